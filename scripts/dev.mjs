@@ -75,7 +75,11 @@ function pnpmCommand() {
 }
 
 function run([cmd, ...pre], args, { allowFailure = false } = {}) {
-  const result = spawnSync(cmd, [...pre, ...args], { cwd: root, stdio: "inherit", shell: process.platform === "win32" });
+  const result = spawnSync(cmd, [...pre, ...args], {
+    cwd: root,
+    stdio: "inherit",
+    shell: process.platform === "win32",
+  });
   if (result.error) fail(`could not run ${cmd}: ${result.error.message}`);
   if (result.status !== 0 && !allowFailure) process.exit(result.status ?? 1);
   return result.status;
