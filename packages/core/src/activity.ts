@@ -1,0 +1,77 @@
+import type { ActivityRequest, TaskFailureDetails } from "@dt/proto";
+import { type DataConverter, decodePayload, jsonConverter } from "./converter.js";
+import { ActivityNotRegisteredError, SerializationError } from "./errors.js";
+import { toFailureDetails } from "./failure.js";
+import type { Registry } from "./registry.js";
+
+/** What an activity sees about the call that started it. */
+export interface ActivityContext {
+  readonly name: string;
+  /** The workflow instance that called it. */
+  readonly instanceId: string;
+  /** The call's sequence id in the workflow (differs per retry attempt). */
+  readonly taskId: number;
+  /** Stable across retry attempts of one call: an idempotency key. */
+  readonly taskExecutionId: string;
+  readonly traceParent: string | undefined;
+  readonly traceState: string | undefined;
+  /** Aborted when the worker shuts down; pass it on to fetch and other cancellable I/O. */
+  readonly signal: AbortSignal;
+}
+
+/** The outcome to report with CompleteActivityTask: a result or a failure, never both. */
+export interface ActivityResult {
+  readonly result: string | undefined;
+  readonly failureDetails: TaskFailureDetails | undefined;
+}
+
+export interface ActivityOptions {
+  readonly converter?: DataConverter;
+  readonly signal?: AbortSignal;
+}
+
+type ActivityCall = Pick<ActivityRequest, "name" | "input" | "taskId" | "taskExecutionId"> & {
+  readonly workflowInstance?: { readonly instanceId: string } | undefined;
+  readonly parentTraceContext?: { readonly traceParent: string; readonly traceState?: string | undefined } | undefined;
+};
+
+/**
+ * Runs the named activity (sync or async). Never throws: every failure — unregistered name, bad input, a throw,
+ * an unserializable result — becomes failure details with the cause chain.
+ */
+export async function executeActivity(
+  request: ActivityCall,
+  registry: Registry,
+  options: ActivityOptions = {},
+): Promise<ActivityResult> {
+  const converter = options.converter ?? jsonConverter;
+  try {
+    const run = registry.getActivity(request.name);
+    if (run === undefined) throw new ActivityNotRegisteredError(request.name, registry.activityNames);
+    let input: unknown;
+    try {
+      input = decodePayload(converter, request.input);
+    } catch (error) {
+      throw new SerializationError(`the input of activity '${request.name}' (it is not valid JSON)`, error);
+    }
+    const ctx: ActivityContext = {
+      name: request.name,
+      instanceId: request.workflowInstance?.instanceId ?? "",
+      taskId: request.taskId,
+      taskExecutionId: request.taskExecutionId,
+      traceParent: request.parentTraceContext?.traceParent || undefined,
+      traceState: request.parentTraceContext?.traceState,
+      signal: options.signal ?? new AbortController().signal,
+    };
+    const output = await run(ctx, input);
+    let result: string | undefined;
+    try {
+      result = converter.serialize(output);
+    } catch (error) {
+      throw new SerializationError(`the result of activity '${request.name}'`, error);
+    }
+    return { result, failureDetails: undefined };
+  } catch (error) {
+    return { result: undefined, failureDetails: toFailureDetails(error) };
+  }
+}

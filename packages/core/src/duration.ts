@@ -1,0 +1,28 @@
+import { InvalidArgumentError } from "./errors.js";
+
+/** A span of time: a number of **seconds**, or explicit units. */
+export type Duration =
+  | number
+  | {
+      readonly days?: number;
+      readonly hours?: number;
+      readonly minutes?: number;
+      readonly seconds?: number;
+      readonly milliseconds?: number;
+    };
+
+/** Milliseconds in a Duration; rejects negative and non-finite values with the offending value in the message. */
+export function durationMs(duration: Duration, what = "duration"): number {
+  const ms =
+    typeof duration === "number"
+      ? duration * 1000
+      : (duration.days ?? 0) * 86_400_000 +
+        (duration.hours ?? 0) * 3_600_000 +
+        (duration.minutes ?? 0) * 60_000 +
+        (duration.seconds ?? 0) * 1000 +
+        (duration.milliseconds ?? 0);
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new InvalidArgumentError(`${what} must be a finite, non-negative duration; got ${JSON.stringify(duration)}`);
+  }
+  return ms;
+}

@@ -1,0 +1,54 @@
+import { OrchestrationStatus } from "@dt/proto";
+import { describe, expect, it } from "vitest";
+import type { WorkflowContext } from "./context.js";
+import { defineActivity, defineWorkflow } from "./definitions.js";
+import { at, h, INSTANCE, kinds, onlyCompletion, registry, run, START, started } from "./testing/golden.js";
+
+const hello = defineActivity("hello", (_ctx, name: string) => `Hello ${name}!`);
+const sequence = defineWorkflow("sequence", function* (ctx: WorkflowContext) {
+  const a = yield* ctx.callActivity(hello, { input: "Tokyo" });
+  const b = yield* ctx.callActivity(hello, { input: "Seattle" });
+  return [a, b];
+});
+
+describe("engine smoke", () => {
+  it("schedules, replays and completes a chain", () => {
+    const reg = registry({ sequence: sequence.run }, { hello: hello.run });
+    const t1 = run(reg, [], started("sequence"));
+    expect(kinds(t1)).toEqual(["scheduleTask"]);
+    const a1 = t1.actions[0];
+    expect(a1?.id).toBe(1);
+    const past = [...started("sequence"), h.taskScheduled(1, "hello", '"Tokyo"')];
+    const t2 = run(reg, past, [h.workflowStarted(at(1)), h.taskCompleted(1, '"Hello Tokyo!"')]);
+    expect(kinds(t2)).toEqual(["scheduleTask"]);
+    expect(t2.actions[0]?.id).toBe(2);
+    const past2 = [
+      ...past,
+      h.workflowStarted(at(1)),
+      h.taskCompleted(1, '"Hello Tokyo!"'),
+      h.taskScheduled(2, "hello"),
+    ];
+    const done = onlyCompletion(run(reg, past2, [h.taskCompleted(2, '"Hello Seattle!"')]));
+    expect(done.workflowStatus).toBe(OrchestrationStatus.COMPLETED);
+    expect(done.result).toBe('["Hello Tokyo!","Hello Seattle!"]');
+    expect(done.id).toBe(3);
+  });
+
+  it("newGuid matches the Dapr Python golden vectors", () => {
+    const guids: string[] = [];
+    const reg = registry({
+      g: (ctx: WorkflowContext) => {
+        guids.push(ctx.newGuid(), ctx.newGuid(), ctx.newGuid());
+        return null;
+      },
+    });
+    run(reg, [], started("g"));
+    expect(guids).toEqual([
+      "d201625a-bf91-5de9-ac50-56fdd12ee499",
+      "aaa1fb15-9c1b-53af-8cab-762babdc6589",
+      "19610921-6010-5403-a8bf-115e1984981d",
+    ]);
+    expect(INSTANCE).toBe("abc123");
+    expect(START.toISOString()).toBe("2020-01-01T12:00:00.000Z");
+  });
+});

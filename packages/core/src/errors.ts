@@ -1,0 +1,162 @@
+// Typed errors with stable codes. `code` is the contract scripts and callers match on; messages may improve.
+import type { TaskFailureDetails } from "@dt/proto";
+
+export type ErrorCode =
+  | "WORKFLOW_NOT_FOUND"
+  | "WORKFLOW_ALREADY_EXISTS"
+  | "WORKFLOW_NOT_REGISTERED"
+  | "ACTIVITY_NOT_REGISTERED"
+  | "ACTIVITY_EXECUTION_FAILED"
+  | "CHILD_WORKFLOW_FAILED"
+  | "NON_DETERMINISTIC"
+  | "WORKFLOW_TIMEOUT"
+  | "NON_RETRYABLE"
+  | "SERIALIZATION_FAILED"
+  | "INVALID_ARGUMENT"
+  | "INVALID_STATE"
+  | "HISTORY_UNAVAILABLE";
+
+/** Base of every error this SDK throws on purpose. */
+export class DurableTaskError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A failure as it travels on the wire (`TaskFailureDetails`), readable without the proto types. */
+export interface FailureDetails {
+  readonly errorType: string;
+  readonly message: string;
+  readonly stackTrace: string | undefined;
+  readonly isNonRetriable: boolean;
+  readonly cause: FailureDetails | undefined;
+}
+
+export function failureDetailsFromProto(pb: TaskFailureDetails | undefined): FailureDetails {
+  return {
+    errorType: pb?.errorType ?? "Error",
+    message: pb?.errorMessage ?? "",
+    stackTrace: pb?.stackTrace,
+    isNonRetriable: pb?.isNonRetriable ?? false,
+    cause: pb?.innerFailure === undefined ? undefined : failureDetailsFromProto(pb.innerFailure),
+  };
+}
+
+/** Thrown into a workflow when an activity or child workflow it awaited failed. */
+export class TaskFailedError extends DurableTaskError {
+  readonly details: FailureDetails;
+  readonly taskKind: "activity" | "childWorkflow";
+  readonly taskName: string;
+  readonly taskId: number;
+  constructor(kind: "activity" | "childWorkflow", name: string, taskId: number, details: FailureDetails) {
+    const what = kind === "activity" ? "Activity" : "Child workflow";
+    super(
+      kind === "activity" ? "ACTIVITY_EXECUTION_FAILED" : "CHILD_WORKFLOW_FAILED",
+      `${what} '${name}' (task #${taskId}) failed: ${details.message}`,
+    );
+    this.details = details;
+    this.taskKind = kind;
+    this.taskName = name;
+    this.taskId = taskId;
+  }
+}
+
+/** Throw from an activity or workflow to fail it without retries, whatever the caller's retry policy says. */
+export class NonRetryableError extends DurableTaskError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("NON_RETRYABLE", message, options);
+  }
+}
+
+/** A wait that ended because its timeout fired first (external events, `withTimeout`). */
+export class WorkflowTimeoutError extends DurableTaskError {
+  constructor(message: string) {
+    super("WORKFLOW_TIMEOUT", message);
+  }
+}
+
+export interface NonDeterminismInfo {
+  /** What the history says the workflow did at this point, e.g. `callActivity('charge')`. */
+  readonly expected: string;
+  /** What the current code did instead, e.g. `createTimer(...)` or `nothing`. */
+  readonly actual: string;
+  /** The action's sequence number (the history event's eventId). */
+  readonly sequenceId: number;
+  /** Position of the history event that did not match, counting from the first past event. */
+  readonly historyIndex: number;
+  /** `file:line:column` of the workflow call that diverged, when known. */
+  readonly location: string | undefined;
+}
+
+/** The workflow code no longer produces the actions its history recorded. */
+export class NonDeterminismError extends DurableTaskError implements NonDeterminismInfo {
+  readonly expected: string;
+  readonly actual: string;
+  readonly sequenceId: number;
+  readonly historyIndex: number;
+  readonly location: string | undefined;
+  constructor(info: NonDeterminismInfo) {
+    super(
+      "NON_DETERMINISTIC",
+      `Non-deterministic workflow: history event #${info.historyIndex} records ${info.expected} with sequence id ` +
+        `${info.sequenceId}, but the code now ${info.actual === "nothing" ? "does nothing there" : `calls ${info.actual}`}` +
+        `${info.location === undefined ? "" : ` at ${info.location}`}. The workflow code changed (or depends on ` +
+        "time, randomness or I/O) after this instance started; guard the change with ctx.isPatched() or keep the old code path.",
+    );
+    this.expected = info.expected;
+    this.actual = info.actual;
+    this.sequenceId = info.sequenceId;
+    this.historyIndex = info.historyIndex;
+    this.location = info.location;
+  }
+}
+
+export class WorkflowNotRegisteredError extends DurableTaskError {
+  constructor(name: string, known: readonly string[]) {
+    super(
+      "WORKFLOW_NOT_REGISTERED",
+      `No workflow named '${name}' is registered with this worker` +
+        (known.length > 0 ? ` (registered: ${known.join(", ")})` : "") +
+        ". Register it, or check the name the instance was scheduled with.",
+    );
+  }
+}
+
+export class ActivityNotRegisteredError extends DurableTaskError {
+  constructor(name: string, known: readonly string[]) {
+    super(
+      "ACTIVITY_NOT_REGISTERED",
+      `No activity named '${name}' is registered with this worker` +
+        (known.length > 0 ? ` (registered: ${known.join(", ")})` : "") +
+        ". Register it, or check the name the workflow calls.",
+    );
+  }
+}
+
+export class SerializationError extends DurableTaskError {
+  constructor(what: string, cause: unknown) {
+    super(
+      "SERIALIZATION_FAILED",
+      `Could not serialize ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+export class InvalidArgumentError extends DurableTaskError {
+  constructor(message: string) {
+    super("INVALID_ARGUMENT", message);
+  }
+}
+
+/** The engine was handed something it cannot process (e.g. a stateful-history request without its cached events). */
+export class InvalidStateError extends DurableTaskError {
+  constructor(code: "INVALID_STATE" | "HISTORY_UNAVAILABLE", message: string) {
+    super(code, message);
+  }
+}

@@ -1,0 +1,40 @@
+// @dt/core: the Durable Task replay engine. History in, actions out; pure and synchronous.
+export { type ActivityContext, type ActivityOptions, type ActivityResult, executeActivity } from "./activity.js";
+export type { CallActivityOptions, CallChildWorkflowOptions, WorkflowContext } from "./context.js";
+export { type DataConverter, jsonConverter } from "./converter.js";
+export {
+  type ActivityDefinition,
+  type ActivityFunction,
+  defineActivity,
+  defineWorkflow,
+  type InputOf,
+  type OutputOf,
+  type WorkflowDefinition,
+  type WorkflowFunction,
+  type WorkflowGenerator,
+} from "./definitions.js";
+export type { Duration } from "./duration.js";
+export { type ExecuteOptions, executeWorkflow, type WorkflowRequest, type WorkflowResult } from "./engine.js";
+export {
+  ActivityNotRegisteredError,
+  DurableTaskError,
+  type ErrorCode,
+  type FailureDetails,
+  failureDetailsFromProto,
+  InvalidArgumentError,
+  InvalidStateError,
+  NonDeterminismError,
+  type NonDeterminismInfo,
+  NonRetryableError,
+  SerializationError,
+  TaskFailedError,
+  WorkflowNotRegisteredError,
+  WorkflowTimeoutError,
+} from "./errors.js";
+export { toFailureDetails } from "./failure.js";
+export { history } from "./history.js";
+export { type Logger, replaySafeLogger, silentLogger } from "./logger.js";
+export { type RegisteredWorkflow, Registry, type WorkflowRegistration, type WorkflowResolution } from "./registry.js";
+export { type ReplayReport, replay } from "./replay.js";
+export { RetryPolicy, type RetryPolicyOptions } from "./retry.js";
+export { Task, type TaskResult, type TaskResults, whenAll, whenAny } from "./task.js";

@@ -1,0 +1,76 @@
+import type { HistoryEvent } from "@dt/proto";
+import { OrchestrationStatus } from "@dt/proto";
+import { type DataConverter, jsonConverter } from "./converter.js";
+import type { WorkflowDefinition, WorkflowFunction } from "./definitions.js";
+import { NonDeterminismError } from "./errors.js";
+import { silentLogger } from "./logger.js";
+import { Registry } from "./registry.js";
+import { RuntimeContext } from "./runtime.js";
+
+export interface ReplayReport {
+  /** True when the code reproduces the history exactly. */
+  readonly ok: boolean;
+  /** Each place where code and history disagree, first one first. */
+  readonly divergences: readonly NonDeterminismError[];
+  /** The outcome the code reaches on this history, when it reaches one. */
+  readonly status: OrchestrationStatus | undefined;
+  readonly result: string | undefined;
+}
+
+/**
+ * Re-runs a saved history (e.g. from GetInstanceHistory or `dt workflow history --json`) against the current code
+ * and reports where they diverge. Run it in CI against production histories before deploying a workflow change.
+ */
+export function replay(
+  events: readonly HistoryEvent[],
+  workflow: WorkflowDefinition | WorkflowFunction,
+  options: { readonly converter?: DataConverter; readonly registry?: Registry } = {},
+): ReplayReport {
+  const started = events.find((e) => e.eventType.case === "executionStarted");
+  const name = started?.eventType.case === "executionStarted" ? started.eventType.value.name : undefined;
+  const instanceId =
+    started?.eventType.case === "executionStarted" ? (started.eventType.value.workflowInstance?.instanceId ?? "") : "";
+  const registry = options.registry ?? new Registry().addWorkflow(workflow, name === undefined ? {} : { name });
+  const ctx = new RuntimeContext(instanceId, {
+    registry,
+    logger: silentLogger,
+    converter: options.converter ?? jsonConverter,
+  });
+  return run(ctx, events);
+}
+
+function run(ctx: RuntimeContext, events: readonly HistoryEvent[]): ReplayReport {
+  for (const [i, event] of events.entries()) {
+    ctx.beginEvent(i, events.length, true);
+    try {
+      ctx.process(event);
+    } catch (error) {
+      ctx.fail(error);
+      break;
+    }
+    if (ctx.halted) break;
+  }
+  const divergences: NonDeterminismError[] = [];
+  if (ctx.failure instanceof NonDeterminismError) divergences.push(ctx.failure);
+  else divergences.push(...ctx.unconfirmedActions(events.length));
+  const recorded = events.findLast((e) => e.eventType.case === "executionCompleted");
+  const completion = ctx.completion;
+  if (divergences.length === 0 && recorded?.eventType.case === "executionCompleted") {
+    const want = recorded.eventType.value;
+    if (completion === undefined || completion.status !== want.workflowStatus || completion.result !== want.result) {
+      divergences.push(
+        new NonDeterminismError({
+          expected: `completion ${OrchestrationStatus[want.workflowStatus]} with ${want.result ?? "no result"}`,
+          actual:
+            completion === undefined
+              ? "nothing"
+              : `completion ${OrchestrationStatus[completion.status]} with ${completion.result ?? "no result"}`,
+          sequenceId: recorded.eventId,
+          historyIndex: events.indexOf(recorded),
+          location: undefined,
+        }),
+      );
+    }
+  }
+  return { ok: divergences.length === 0, divergences, status: completion?.status, result: completion?.result };
+}
