@@ -48,15 +48,13 @@ export class Registry {
       entry.unversioned = registered;
     } else {
       if (entry.versions.has(version)) throw duplicate("workflow", `${name}@${version}`);
-      entry.versions.set(version, registered);
-      if (isLatest) {
-        if (entry.latest !== undefined) {
-          throw new InvalidArgumentError(
-            `Workflow '${name}' already has a latest version (${entry.latest.version}); only one version can be latest.`,
-          );
-        }
-        entry.latest = registered;
+      if (isLatest && entry.latest !== undefined) {
+        throw new InvalidArgumentError(
+          `Workflow '${name}' already has a latest version (${entry.latest.version}); only one version can be latest.`,
+        );
       }
+      entry.versions.set(version, registered);
+      if (isLatest) entry.latest = registered;
     }
     this.#workflows.set(name, entry);
     return this;

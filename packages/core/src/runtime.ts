@@ -98,6 +98,8 @@ export class RuntimeContext implements WorkflowContext {
   #guidCounter = 0;
   /** Actions taken and not yet confirmed by history. Insertion order is id order. */
   #pending = new Map<number, PendingAction>();
+  /** Actions withdrawn when the outcome was decided; history may still confirm them later in the turn. */
+  readonly #withdrawn = new Map<number, PendingAction>();
   /** Tasks waiting for a resolution event, by sequence id. */
   #open = new Map<number, OpenTask>();
   /** Resolutions that arrived before their task was created this turn (Dapr may reorder), by `kind:id`. */
@@ -590,7 +592,11 @@ export class RuntimeContext implements WorkflowContext {
     this.#completion = { status, result, failure, saveEvents };
     this.#completionId = this.#nextId();
     // Work started but not awaited can no longer matter; events sent are fire-and-forget and still go out.
-    for (const [id, action] of this.#pending) if (action.type !== "sendEvent") this.#pending.delete(id);
+    for (const [id, action] of this.#pending) {
+      if (action.type === "sendEvent") continue;
+      this.#pending.delete(id);
+      this.#withdrawn.set(id, action);
+    }
   }
 
   #terminate(output: string | undefined): void {
@@ -652,7 +658,7 @@ export class RuntimeContext implements WorkflowContext {
 
   #confirm(event: HistoryEvent, type: ActionType, name: string | undefined): void {
     const id = event.eventId;
-    let action = this.#pending.get(id);
+    let action = this.#pending.get(id) ?? this.#withdrawn.get(id);
     if ((action === undefined || action.type !== type) && this.#dropOptionalTimer(id)) action = this.#pending.get(id);
     const expected = describeEvent(event);
     if (action === undefined) throw this.#nonDeterminism(event, expected, undefined);
@@ -660,6 +666,7 @@ export class RuntimeContext implements WorkflowContext {
       throw this.#nonDeterminism(event, expected, action);
     }
     this.#pending.delete(id);
+    this.#withdrawn.delete(id);
   }
 
   #nonDeterminism(event: HistoryEvent, expected: string, action: PendingAction | undefined): NonDeterminismError {
