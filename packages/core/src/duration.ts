@@ -12,7 +12,19 @@ export type Duration =
     };
 
 /** Milliseconds in a Duration; rejects negative and non-finite values with the offending value in the message. */
+const UNITS = new Set(["days", "hours", "minutes", "seconds", "milliseconds"]);
+
 export function durationMs(duration: Duration, what = "duration"): number {
+  const valid =
+    typeof duration === "number" ||
+    (typeof duration === "object" &&
+      duration !== null &&
+      Object.entries(duration).every(([unit, n]) => UNITS.has(unit) && (n === undefined || typeof n === "number")));
+  if (!valid) {
+    throw new InvalidArgumentError(
+      `${what} must be a number of seconds or { days, hours, minutes, seconds, milliseconds }; got ${describe(duration)}`,
+    );
+  }
   const ms =
     typeof duration === "number"
       ? duration * 1000
@@ -25,4 +37,8 @@ export function durationMs(duration: Duration, what = "duration"): number {
     throw new InvalidArgumentError(`${what} must be a finite, non-negative duration; got ${JSON.stringify(duration)}`);
   }
   return ms;
+}
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
 }

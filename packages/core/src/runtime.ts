@@ -176,6 +176,7 @@ export class RuntimeContext implements WorkflowContext {
           outer[REJECT](withSite(new TaskFailedError("activity", name, id, details), site));
         } else {
           this.#addTimer(
+            site,
             `${name}-retry`,
             this.#nowMs + delay,
             { case: "activityRetry", value: { taskExecutionId } },
@@ -230,7 +231,9 @@ export class RuntimeContext implements WorkflowContext {
           outer[REJECT](withSite(new TaskFailedError("childWorkflow", name, id, details), site));
         } else {
           const origin = { case: "childWorkflowRetry" as const, value: { instanceId: firstInstanceId } };
-          this.#addTimer(`${name}-retry`, this.#nowMs + delay, origin, () => attempt(failures + 1, waitedMs + delay));
+          this.#addTimer(site, `${name}-retry`, this.#nowMs + delay, origin, () =>
+            attempt(failures + 1, waitedMs + delay),
+          );
         }
       });
     };
@@ -251,7 +254,7 @@ export class RuntimeContext implements WorkflowContext {
       at = this.#nowMs + durationMs(fireAt, "createTimer() duration");
     }
     const timer = new Task<void>();
-    this.#addTimer(options.name, at, { case: "createTimer", value: {} }, () => timer[RESOLVE](undefined));
+    this.#addTimer(new Error(), options.name, at, { case: "createTimer", value: {} }, () => timer[RESOLVE](undefined));
     return timer;
   }
 
@@ -275,7 +278,7 @@ export class RuntimeContext implements WorkflowContext {
     if (waiters === undefined) this.#waiters.set(key, [task as Task<unknown>]);
     else waiters.push(task as Task<unknown>);
     const fireAt = timeoutMs === undefined ? undefined : this.#nowMs + timeoutMs;
-    this.#addTimer(name, fireAt, { case: "externalEvent", value: { name } }, () => {
+    this.#addTimer(new Error(), name, fireAt, { case: "externalEvent", value: { name } }, () => {
       // Timers cannot be cancelled: when the event won the race, the timer still fires later and is ignored.
       if (task.isComplete) return;
       const list = this.#waiters.get(key);
@@ -405,6 +408,8 @@ export class RuntimeContext implements WorkflowContext {
 
   /** Ends the workflow as FAILED with this error (engine-detected problems such as non-determinism). */
   fail(error: unknown): void {
+    // History contradicting the code outranks the outcome the (diverged) code reached; nothing else replaces one.
+    if (error instanceof NonDeterminismError && !this.#terminated) this.#completion = undefined;
     if (this.#completion !== undefined) return;
     this.failure = error;
     this.#complete(OrchestrationStatus.FAILED, undefined, toFailureDetails(error), false);
@@ -658,8 +663,10 @@ export class RuntimeContext implements WorkflowContext {
 
   #confirm(event: HistoryEvent, type: ActionType, name: string | undefined): void {
     const id = event.eventId;
-    let action = this.#pending.get(id) ?? this.#withdrawn.get(id);
-    if ((action === undefined || action.type !== type) && this.#dropOptionalTimer(id)) action = this.#pending.get(id);
+    const find = () => this.#pending.get(id) ?? this.#withdrawn.get(id);
+    let action = find();
+    // Dropping the optional timer can deliver an early resolution that completes the workflow: look again in both.
+    if ((action === undefined || action.type !== type) && this.#dropOptionalTimer(id)) action = find();
     const expected = describeEvent(event);
     if (action === undefined) throw this.#nonDeterminism(event, expected, undefined);
     if (action.type !== type || (name !== undefined && action.name !== name)) {
@@ -670,7 +677,7 @@ export class RuntimeContext implements WorkflowContext {
   }
 
   #nonDeterminism(event: HistoryEvent, expected: string, action: PendingAction | undefined): NonDeterminismError {
-    const site = action?.site ?? this.#lastSite();
+    const site = action?.site ?? this.#lastSite;
     return new NonDeterminismError({
       expected,
       actual: action === undefined ? "nothing" : describeAction(action),
@@ -681,11 +688,7 @@ export class RuntimeContext implements WorkflowContext {
   }
 
   /** Where the code last asked for something: the best location when it did nothing where history expected a call. */
-  #lastSite(): Error | undefined {
-    let last: PendingAction | undefined;
-    for (const action of this.#pending.values()) last = action;
-    return last?.site;
-  }
+  #lastSite: Error | undefined;
 
   /**
    * Removes the optional indefinite-wait timer at `id` and moves every later action and task down one id, so the
@@ -736,12 +739,14 @@ export class RuntimeContext implements WorkflowContext {
 
   #addAction(action: PendingAction): number {
     const id = this.#nextId();
+    this.#lastSite = action.site;
     // After the outcome is decided new work is pointless; the id is still consumed to keep numbering stable.
     if (this.#completion === undefined) this.#pending.set(id, action);
     return id;
   }
 
   #addTimer(
+    site: Error,
     name: string | undefined,
     fireAtMs: number | undefined,
     origin: NonNullable<MessageInitShape<typeof CreateTimerActionSchema>["origin"]>,
@@ -753,7 +758,7 @@ export class RuntimeContext implements WorkflowContext {
       type: "createTimer",
       name: name ?? "",
       optional: fireAtMs === undefined,
-      site: new Error(),
+      site,
       build: (id) =>
         create(WorkflowActionSchema, {
           id,
@@ -859,12 +864,16 @@ function describeEvent(event: HistoryEvent): string {
   }
 }
 
-/** `file:line:col` of the first stack frame outside @dt/core. */
+/** `file:line:col` of the first stack frame outside the engine's own modules (tests next to them count as user code). */
 function callSite(site: Error): string | undefined {
   for (const line of (site.stack ?? "").split("\n").slice(1)) {
     const match = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(line);
     const location = match?.[1]?.replace(/^file:\/\//, "");
-    if (location !== undefined && !location.startsWith(CORE_DIR) && !location.startsWith("node:")) return location;
+    if (location === undefined || location.startsWith("node:")) continue;
+    const file = location.replace(/:\d+:\d+$/, "");
+    const engineModule =
+      file.startsWith(CORE_DIR) && !file.slice(CORE_DIR.length).includes("/") && !/\.test\.[jt]s$/.test(file);
+    if (!engineModule) return location;
   }
   return undefined;
 }
