@@ -1,9 +1,9 @@
 import type { HistoryEvent, WorkflowAction, WorkflowVersion } from "@dt/proto";
 import { type DataConverter, jsonConverter } from "./converter.js";
-import { InvalidStateError } from "./errors.js";
+import { InvalidStateError, NonDeterminismError, TaskFailedError } from "./errors.js";
 import { type Logger, silentLogger } from "./logger.js";
 import type { Registry } from "./registry.js";
-import { RuntimeContext } from "./runtime.js";
+import { RuntimeContext, type RuntimeOptions } from "./runtime.js";
 
 /** The parts of the wire's WorkflowRequest the engine reads (a `WorkflowRequest` message fits). */
 export interface WorkflowRequest {
@@ -46,15 +46,39 @@ export function executeWorkflow(
   }
   const past = withCachedHistory(request, options.cachedEvents);
   const logger = options.logger ?? silentLogger;
-  const ctx = new RuntimeContext(request.instanceId, {
-    registry,
-    converter: options.converter ?? jsonConverter,
-    logger,
-  });
-  const count = past.length + request.newEvents.length;
+  const runtime = { registry, converter: options.converter ?? jsonConverter, logger };
+  const ctx = runTurn(request.instanceId, past, request.newEvents, runtime);
+  const unconsumed = ctx.unconsumedResolutions;
+  if (unconsumed.length > 0) {
+    logger.warn("History resolves work this turn never scheduled; it stays in history and may match later.", {
+      instanceId: request.instanceId,
+      resolutions: unconsumed,
+    });
+  }
+  return { actions: ctx.actions(), customStatus: ctx.customStatus, version: ctx.version };
+}
+
+/**
+ * Processes `past` (replaying) then `newEvents`. When the turn fails in a way that should point at a workflow source
+ * line, it runs again with call sites captured: the turn is deterministic, so the second run takes the same path.
+ */
+export function runTurn(
+  instanceId: string,
+  past: readonly HistoryEvent[],
+  newEvents: readonly HistoryEvent[],
+  runtime: RuntimeOptions,
+  needsSites: (ctx: RuntimeContext) => boolean = failedAtACall,
+): RuntimeContext {
+  const ctx = processEvents(new RuntimeContext(instanceId, runtime), past, newEvents);
+  if (runtime.captureSites === true || !needsSites(ctx)) return ctx;
+  return processEvents(new RuntimeContext(instanceId, { ...runtime, captureSites: true }), past, newEvents);
+}
+
+function processEvents(ctx: RuntimeContext, past: readonly HistoryEvent[], newEvents: readonly HistoryEvent[]) {
+  const count = past.length + newEvents.length;
   for (let i = 0; i < count && !ctx.halted; i++) {
     const replaying = i < past.length;
-    const event = (replaying ? past[i] : request.newEvents[i - past.length]) as HistoryEvent;
+    const event = (replaying ? past[i] : newEvents[i - past.length]) as HistoryEvent;
     ctx.beginEvent(i, count, replaying);
     try {
       ctx.process(event);
@@ -64,14 +88,11 @@ export function executeWorkflow(
       break;
     }
   }
-  const unconsumed = ctx.unconsumedResolutions;
-  if (unconsumed.length > 0) {
-    logger.warn("History resolves work this turn never scheduled; it stays in history and may match later.", {
-      instanceId: request.instanceId,
-      resolutions: unconsumed,
-    });
-  }
-  return { actions: ctx.actions(), customStatus: ctx.customStatus, version: ctx.version };
+  return ctx;
+}
+
+function failedAtACall(ctx: RuntimeContext): boolean {
+  return ctx.failure instanceof NonDeterminismError || ctx.failure instanceof TaskFailedError;
 }
 
 function withCachedHistory(

@@ -2,10 +2,10 @@ import type { HistoryEvent } from "@dt/proto";
 import { OrchestrationStatus } from "@dt/proto";
 import { type DataConverter, jsonConverter } from "./converter.js";
 import type { WorkflowDefinition, WorkflowFunction } from "./definitions.js";
+import { runTurn } from "./engine.js";
 import { NonDeterminismError } from "./errors.js";
 import { silentLogger } from "./logger.js";
 import { Registry } from "./registry.js";
-import { RuntimeContext } from "./runtime.js";
 
 export interface ReplayReport {
   /** True when the code reproduces the history exactly. */
@@ -31,25 +31,15 @@ export function replay(
   const instanceId =
     started?.eventType.case === "executionStarted" ? (started.eventType.value.workflowInstance?.instanceId ?? "") : "";
   const registry = options.registry ?? new Registry().addWorkflow(workflow, name === undefined ? {} : { name });
-  const ctx = new RuntimeContext(instanceId, {
-    registry,
-    logger: silentLogger,
-    converter: options.converter ?? jsonConverter,
-  });
-  return run(ctx, events);
-}
-
-function run(ctx: RuntimeContext, events: readonly HistoryEvent[]): ReplayReport {
-  for (const [i, event] of events.entries()) {
-    ctx.beginEvent(i, events.length, true);
-    try {
-      ctx.process(event);
-    } catch (error) {
-      ctx.fail(error);
-      break;
-    }
-    if (ctx.halted) break;
-  }
+  const runtime = { registry, logger: silentLogger, converter: options.converter ?? jsonConverter };
+  // Everything is replayed history; divergences are reported with the workflow's source lines.
+  const ctx = runTurn(
+    instanceId,
+    events,
+    [],
+    runtime,
+    (c) => c.failure !== undefined || c.unconfirmedActions(0).length > 0,
+  );
   const divergences: NonDeterminismError[] = [];
   if (ctx.failure instanceof NonDeterminismError) divergences.push(ctx.failure);
   else divergences.push(...ctx.unconfirmedActions(events.length));

@@ -48,8 +48,8 @@ interface PendingAction {
   readonly name: string;
   /** The optional far-future timer of an indefinite external-event wait (absent from older histories). */
   readonly optional: boolean;
-  /** Where the workflow code asked for it (a captured Error; its stack is formatted only when needed). */
-  readonly site: Error;
+  /** Where the workflow code asked for it, when sites are captured (see RuntimeOptions.captureSites). */
+  readonly site: Error | undefined;
   readonly build: (id: number) => WorkflowAction;
 }
 
@@ -69,13 +69,18 @@ interface Completion {
 const INDEFINITE_SECONDS = 253402300799n;
 const INDEFINITE_NANOS = 999_999_999;
 /** Namespace of the Dapr Python SDK's deterministic `new_guid`. */
-const GUID_NAMESPACE = "9e952958-5e33-4daf-827f-2fa12937b875";
+const daprGuid = uuidV5("9e952958-5e33-4daf-827f-2fa12937b875");
 const CORE_DIR = new URL(".", import.meta.url).pathname;
 
 export interface RuntimeOptions {
   readonly registry: Registry;
   readonly converter: DataConverter;
   readonly logger: Logger;
+  /**
+   * Record where each call was made (a stack capture per action). Costly, so the engine runs without it and, when
+   * a turn ends in a failure that should name a source line, runs the same deterministic turn again with it.
+   */
+  readonly captureSites?: boolean;
 }
 
 export class RuntimeContext implements WorkflowContext {
@@ -94,6 +99,8 @@ export class RuntimeContext implements WorkflowContext {
   readonly #options: RuntimeOptions;
   #nowMs = 0;
   #nowTimestamp: Timestamp | undefined;
+  /** `#nowTimestamp` as the Dapr Python GUID name format wants it, computed once per time change. */
+  #nowIso: string | undefined;
   #sequence = 0;
   #guidCounter = 0;
   /** Actions taken and not yet confirmed by history. Insertion order is id order. */
@@ -147,8 +154,8 @@ export class RuntimeContext implements WorkflowContext {
     const input = this.#encodeArgument(options?.input, `the input of activity '${name}'`);
     const policy = options?.retryPolicy === undefined ? undefined : RetryPolicy.from(options.retryPolicy);
     const router = this.#router(options?.appId);
-    const taskExecutionId = this.newGuid();
-    const site = new Error();
+    const taskExecutionId = this.#deferredGuid();
+    const site = this.#site();
     const outer = new Task<O>();
     const attempt = (failures: number, waitedMs: number): void => {
       const id = this.#addAction({
@@ -162,7 +169,7 @@ export class RuntimeContext implements WorkflowContext {
             ...(router === undefined ? {} : { router }),
             workflowActionType: {
               case: "scheduleTask",
-              value: { name, taskExecutionId, ...(input === undefined ? {} : { input }) },
+              value: { name, taskExecutionId: taskExecutionId(), ...(input === undefined ? {} : { input }) },
             },
           }),
       });
@@ -179,7 +186,7 @@ export class RuntimeContext implements WorkflowContext {
             site,
             `${name}-retry`,
             this.#nowMs + delay,
-            { case: "activityRetry", value: { taskExecutionId } },
+            { case: "activityRetry", value: { taskExecutionId: taskExecutionId() } },
             () => attempt(failures + 1, waitedMs + delay),
           );
         }
@@ -194,7 +201,7 @@ export class RuntimeContext implements WorkflowContext {
     const input = this.#encodeArgument(options?.input, `the input of child workflow '${name}'`);
     const policy = options?.retryPolicy === undefined ? undefined : RetryPolicy.from(options.retryPolicy);
     const router = this.#router(options?.appId);
-    const site = new Error();
+    const site = this.#site();
     const outer = new Task<O>();
     const childId = (id: number) => options?.instanceId ?? `${this.instanceId}:${id.toString(16).padStart(4, "0")}`;
     let firstInstanceId: string | undefined;
@@ -254,7 +261,7 @@ export class RuntimeContext implements WorkflowContext {
       at = this.#nowMs + durationMs(fireAt, "createTimer() duration");
     }
     const timer = new Task<void>();
-    this.#addTimer(new Error(), options.name, at, { case: "createTimer", value: {} }, () => timer[RESOLVE](undefined));
+    this.#addTimer(this.#site(), options.name, at, { case: "createTimer", value: {} }, () => timer[RESOLVE](undefined));
     return timer;
   }
 
@@ -278,7 +285,7 @@ export class RuntimeContext implements WorkflowContext {
     if (waiters === undefined) this.#waiters.set(key, [task as Task<unknown>]);
     else waiters.push(task as Task<unknown>);
     const fireAt = timeoutMs === undefined ? undefined : this.#nowMs + timeoutMs;
-    this.#addTimer(new Error(), name, fireAt, { case: "externalEvent", value: { name } }, () => {
+    this.#addTimer(this.#site(), name, fireAt, { case: "externalEvent", value: { name } }, () => {
       // Timers cannot be cancelled: when the event won the race, the timer still fires later and is ignored.
       if (task.isComplete) return;
       const list = this.#waiters.get(key);
@@ -294,7 +301,7 @@ export class RuntimeContext implements WorkflowContext {
       type: "sendEvent",
       name,
       optional: false,
-      site: new Error(),
+      site: this.#site(),
       build: (id) =>
         create(WorkflowActionSchema, {
           id,
@@ -327,7 +334,22 @@ export class RuntimeContext implements WorkflowContext {
   }
 
   newGuid(): string {
-    return uuidV5(GUID_NAMESPACE, `${this.instanceId}_${pythonIsoFormat(this.#nowTimestamp)}_${this.#guidCounter++}`);
+    return this.#deferredGuid()();
+  }
+
+  /** Takes the next GUID counter tick now; hashes only if the value is ever read (most calls are only replayed). */
+  #deferredGuid(): () => string {
+    if (this.#nowIso === undefined) this.#nowIso = pythonIsoFormat(this.#nowTimestamp);
+    const name = `${this.instanceId}_${this.#nowIso}_${this.#guidCounter++}`;
+    let guid: string | undefined;
+    return () => {
+      if (guid === undefined) guid = daprGuid(name);
+      return guid;
+    };
+  }
+
+  #site(): Error | undefined {
+    return this.#options.captureSites === true ? new Error() : undefined;
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -344,6 +366,10 @@ export class RuntimeContext implements WorkflowContext {
     // A terminated workflow never runs again: nothing may compete with the termination.
     if (this.#terminated) return;
     const e = event.eventType;
+    // Patches are facts of history, not of the workflow's progress: known at once, even while suspension buffers the
+    // event, so a decision made after a resume is made the same way when that history is replayed.
+    if (e.case === "workflowStarted")
+      for (const patch of e.value.version?.patches ?? []) this.#historyPatches.add(patch);
     if (this.#suspended && e.case !== "executionResumed" && e.case !== "executionTerminated") {
       this.#suspendedEvents.push(event);
       return;
@@ -351,7 +377,6 @@ export class RuntimeContext implements WorkflowContext {
     switch (e.case) {
       case "workflowStarted":
         if (event.timestamp !== undefined) this.#setTime(event.timestamp);
-        for (const patch of e.value.version?.patches ?? []) this.#historyPatches.add(patch);
         if (e.value.version?.name !== undefined) this.#versionName = e.value.version.name;
         return;
       case "executionStarted":
@@ -483,7 +508,7 @@ export class RuntimeContext implements WorkflowContext {
             actual: describeAction(action),
             sequenceId: id,
             historyIndex: historyLength,
-            location: callSite(action.site),
+            location: action.site === undefined ? undefined : callSite(action.site),
           }),
       );
   }
@@ -746,7 +771,7 @@ export class RuntimeContext implements WorkflowContext {
   }
 
   #addTimer(
-    site: Error,
+    site: Error | undefined,
     name: string | undefined,
     fireAtMs: number | undefined,
     origin: NonNullable<MessageInitShape<typeof CreateTimerActionSchema>["origin"]>,
@@ -777,6 +802,7 @@ export class RuntimeContext implements WorkflowContext {
 
   #setTime(ts: Timestamp): void {
     this.#nowTimestamp = ts;
+    this.#nowIso = undefined;
     this.#nowMs = Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000);
   }
 
@@ -879,8 +905,8 @@ function callSite(site: Error): string | undefined {
 }
 
 /** Point a task failure's stack at the workflow line that started the task, which is what the user needs to see. */
-function withSite<E extends DurableTaskError>(error: E, site: Error): E {
-  const location = callSite(site);
+function withSite<E extends DurableTaskError>(error: E, site: Error | undefined): E {
+  const location = site === undefined ? undefined : callSite(site);
   if (location !== undefined) error.stack = `${error.name}: ${error.message}\n    at ${location}`;
   return error;
 }

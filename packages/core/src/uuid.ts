@@ -12,14 +12,26 @@ function utf8(text: string): number[] {
   return out;
 }
 
-function sha1(bytes: number[]): number[] {
-  const bitLength = bytes.length * 8;
-  const msg = [...bytes, 0x80];
-  while (msg.length % 64 !== 56) msg.push(0);
-  for (let shift = 56; shift >= 0; shift -= 8) msg.push(shift >= 32 ? 0 : (bitLength >>> shift) & 0xff);
-  let [h0, h1, h2, h3, h4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
-  const w = new Array<number>(80);
-  for (let chunk = 0; chunk < msg.length; chunk += 64) {
+const w = new Int32Array(80);
+
+/** SHA-1 of `bytes`; returns the first 16 bytes of the digest (all a UUID needs). */
+function sha1Prefix(bytes: readonly number[]): Uint8Array {
+  const blocks = Math.ceil((bytes.length + 9) / 64);
+  const msg = new Uint8Array(blocks * 64);
+  msg.set(bytes);
+  msg[bytes.length] = 0x80;
+  const bits = bytes.length * 8;
+  const end = msg.length;
+  msg[end - 4] = bits >>> 24;
+  msg[end - 3] = bits >>> 16;
+  msg[end - 2] = bits >>> 8;
+  msg[end - 1] = bits;
+  let h0 = 0x67452301;
+  let h1 = 0xefcdab89 | 0;
+  let h2 = 0x98badcfe | 0;
+  let h3 = 0x10325476;
+  let h4 = 0xc3d2e1f0 | 0;
+  for (let chunk = 0; chunk < end; chunk += 64) {
     for (let i = 0; i < 16; i++) {
       const o = chunk + i * 4;
       w[i] =
@@ -32,16 +44,27 @@ function sha1(bytes: number[]): number[] {
       const x = (w[i - 3] as number) ^ (w[i - 8] as number) ^ (w[i - 14] as number) ^ (w[i - 16] as number);
       w[i] = (x << 1) | (x >>> 31);
     }
-    let [a, b, c, d, e] = [h0, h1, h2, h3, h4];
+    let a = h0;
+    let b = h1;
+    let c = h2;
+    let d = h3;
+    let e = h4;
     for (let i = 0; i < 80; i++) {
-      const [f, k] =
-        i < 20
-          ? [(b & c) | (~b & d), 0x5a827999]
-          : i < 40
-            ? [b ^ c ^ d, 0x6ed9eba1]
-            : i < 60
-              ? [(b & c) | (b & d) | (c & d), 0x8f1bbcdc]
-              : [b ^ c ^ d, 0xca62c1d6];
+      let f: number;
+      let k: number;
+      if (i < 20) {
+        f = (b & c) | (~b & d);
+        k = 0x5a827999;
+      } else if (i < 40) {
+        f = b ^ c ^ d;
+        k = 0x6ed9eba1;
+      } else if (i < 60) {
+        f = (b & c) | (b & d) | (c & d);
+        k = 0x8f1bbcdc | 0;
+      } else {
+        f = b ^ c ^ d;
+        k = 0xca62c1d6 | 0;
+      }
       const t = (((a << 5) | (a >>> 27)) + f + e + k + (w[i] as number)) | 0;
       e = d;
       d = c;
@@ -55,22 +78,30 @@ function sha1(bytes: number[]): number[] {
     h3 = (h3 + d) | 0;
     h4 = (h4 + e) | 0;
   }
-  return [h0, h1, h2, h3, h4].flatMap((h) => [(h >>> 24) & 255, (h >>> 16) & 255, (h >>> 8) & 255, h & 255]);
+  const out = new Uint8Array(16);
+  const view = new DataView(out.buffer);
+  view.setInt32(0, h0);
+  view.setInt32(4, h1);
+  view.setInt32(8, h2);
+  view.setInt32(12, h3);
+  return out;
 }
 
-function parseUuid(uuid: string): number[] {
-  const hex = uuid.replace(/-/g, "");
-  return Array.from({ length: 16 }, (_, i) => Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16));
-}
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
-function formatUuid(bytes: number[]): string {
-  const hex = bytes.map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}
-
-export function uuidV5(namespace: string, name: string): string {
-  const hash = sha1([...parseUuid(namespace), ...utf8(name)]).slice(0, 16);
-  hash[6] = ((hash[6] as number) & 0x0f) | 0x50;
-  hash[8] = ((hash[8] as number) & 0x3f) | 0x80;
-  return formatUuid(hash);
+/** A UUIDv5 generator for one namespace (its bytes are parsed once). */
+export function uuidV5(namespace: string): (name: string) => string {
+  const hex = namespace.replace(/-/g, "");
+  const ns = Array.from({ length: 16 }, (_, i) => Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16));
+  return (name) => {
+    const b = sha1Prefix([...ns, ...utf8(name)]);
+    b[6] = ((b[6] as number) & 0x0f) | 0x50;
+    b[8] = ((b[8] as number) & 0x3f) | 0x80;
+    let s = "";
+    for (let i = 0; i < 16; i++) {
+      if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
+      s += HEX[b[i] as number];
+    }
+    return s;
+  };
 }
