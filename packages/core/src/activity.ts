@@ -1,5 +1,5 @@
 import type { ActivityRequest, TaskFailureDetails } from "@dt/proto";
-import { type DataConverter, decodePayload, jsonConverter } from "./converter.js";
+import { type DataConverter, decodePayloadOrThrow, jsonConverter } from "./converter.js";
 import { ActivityNotRegisteredError, SerializationError } from "./errors.js";
 import { toFailureDetails } from "./failure.js";
 import type { Registry } from "./registry.js";
@@ -48,12 +48,7 @@ export async function executeActivity(
   try {
     const run = registry.getActivity(request.name);
     if (run === undefined) throw new ActivityNotRegisteredError(request.name, registry.activityNames);
-    let input: unknown;
-    try {
-      input = decodePayload(converter, request.input);
-    } catch (error) {
-      throw new SerializationError(`the input of activity '${request.name}' (it is not valid JSON)`, error);
-    }
+    const input = decodePayloadOrThrow(converter, request.input, `the input of activity '${request.name}'`);
     const ctx: ActivityContext = {
       name: request.name,
       instanceId: request.workflowInstance?.instanceId ?? "",

@@ -1,3 +1,5 @@
+import { SerializationError } from "./errors.js";
+
 /** Turns payloads (inputs, outputs, event data) into the wire's strings and back. */
 export interface DataConverter {
   /** `undefined` means "no payload" (the wire's absent StringValue), which is distinct from `null`. */
@@ -27,4 +29,13 @@ export const jsonConverter: DataConverter = {
 /** Decodes an optional wire payload: absent or empty means undefined (as every Durable Task SDK does). */
 export function decodePayload(converter: DataConverter, text: string | undefined): unknown {
   return text === undefined || text === "" ? undefined : converter.deserialize(text);
+}
+
+/** `decodePayload`, with a payload the converter cannot read reported as a SerializationError naming `what`. */
+export function decodePayloadOrThrow(converter: DataConverter, text: string | undefined, what: string): unknown {
+  try {
+    return decodePayload(converter, text);
+  } catch (error) {
+    throw new SerializationError(what, error, "deserialize");
+  }
 }

@@ -2,6 +2,7 @@ import { OrchestrationStatus } from "@dt/proto";
 import { describe, expect, it } from "vitest";
 import type { WorkflowContext } from "./context.js";
 import { defineActivity, defineWorkflow } from "./definitions.js";
+import { executeWorkflow } from "./engine.js";
 import { at, h, INSTANCE, kinds, onlyCompletion, registry, run, START, started } from "./testing/golden.js";
 
 const hello = defineActivity("hello", (_ctx, name: string) => `Hello ${name}!`);
@@ -50,5 +51,20 @@ describe("engine smoke", () => {
     ]);
     expect(INSTANCE).toBe("abc123");
     expect(START.toISOString()).toBe("2020-01-01T12:00:00.000Z");
+  });
+});
+
+describe("engine request checks", () => {
+  const reg = registry({ sequence: sequence.run }, { hello: hello.run });
+  it("refuses a turn without new events", () => {
+    expect(() => run(reg, started("sequence"), [])).toThrow(/no new events/);
+  });
+  it("refuses an unresolved stateful-history delta with HISTORY_UNAVAILABLE", () => {
+    expect(() =>
+      executeWorkflow(
+        { instanceId: INSTANCE, pastEvents: [], newEvents: started("sequence"), cachedHistory: { eventCount: 3 } },
+        reg,
+      ),
+    ).toThrow(expect.objectContaining({ code: "HISTORY_UNAVAILABLE" }));
   });
 });

@@ -10,15 +10,16 @@ export interface WorkflowRequest {
   readonly instanceId: string;
   readonly pastEvents: readonly HistoryEvent[];
   readonly newEvents: readonly HistoryEvent[];
-  /** Stateful history: the sidecar left out the first `eventCount` past events, which the worker has cached. */
+  /**
+   * Stateful history: set when the sidecar left out the first `eventCount` past events. The engine needs the full
+   * history, so a worker resolves the delta (its cache, or GetInstanceHistory) and passes the request without this.
+   */
   readonly cachedHistory?: { readonly eventCount: number } | undefined;
 }
 
 export interface ExecuteOptions {
   readonly converter?: DataConverter;
   readonly logger?: Logger;
-  /** With stateful history: the cached events the sidecar left out of `pastEvents`. */
-  readonly cachedEvents?: readonly HistoryEvent[];
 }
 
 /** What a turn produces; the worker adds the completion token and sends it as a WorkflowResponse. */
@@ -44,10 +45,15 @@ export function executeWorkflow(
       `The work item for '${request.instanceId}' has no new events to process.`,
     );
   }
-  const past = withCachedHistory(request, options.cachedEvents);
+  if (request.cachedHistory !== undefined) {
+    throw new InvalidStateError(
+      "HISTORY_UNAVAILABLE",
+      `The work item for '${request.instanceId}' is a delta over ${request.cachedHistory.eventCount} cached events; resolve the full history (cache or GetInstanceHistory) first.`,
+    );
+  }
   const logger = options.logger ?? silentLogger;
   const runtime = { registry, converter: options.converter ?? jsonConverter, logger };
-  const ctx = runTurn(request.instanceId, past, request.newEvents, runtime);
+  const ctx = runTurn(request.instanceId, request.pastEvents, request.newEvents, runtime);
   const unconsumed = ctx.unconsumedResolutions;
   if (unconsumed.length > 0) {
     logger.warn("History resolves work this turn never scheduled; it stays in history and may match later.", {
@@ -93,19 +99,4 @@ function processEvents(ctx: RuntimeContext, past: readonly HistoryEvent[], newEv
 
 function failedAtACall(ctx: RuntimeContext): boolean {
   return ctx.failure instanceof NonDeterminismError || ctx.failure instanceof TaskFailedError;
-}
-
-function withCachedHistory(
-  request: WorkflowRequest,
-  cached: readonly HistoryEvent[] | undefined,
-): readonly HistoryEvent[] {
-  const expected = request.cachedHistory?.eventCount;
-  if (expected === undefined) return request.pastEvents;
-  if (cached === undefined || cached.length !== expected) {
-    throw new InvalidStateError(
-      "HISTORY_UNAVAILABLE",
-      `The sidecar sent '${request.instanceId}' as a delta over ${expected} cached events, but ${cached?.length ?? 0} are cached here; fetch the full history (GetInstanceHistory).`,
-    );
-  }
-  return [...cached, ...request.pastEvents];
 }

@@ -14,7 +14,11 @@ export type ErrorCode =
   | "SERIALIZATION_FAILED"
   | "INVALID_ARGUMENT"
   | "INVALID_STATE"
-  | "HISTORY_UNAVAILABLE";
+  | "HISTORY_UNAVAILABLE"
+  | "WORKFLOW_NOT_COMPLETED"
+  | "SIDECAR_UNAVAILABLE"
+  | "UNIMPLEMENTED"
+  | "SIDECAR_ERROR";
 
 /** Base of every error this SDK throws on purpose. */
 export class DurableTaskError extends Error {
@@ -137,14 +141,9 @@ export class ActivityNotRegisteredError extends DurableTaskError {
 }
 
 export class SerializationError extends DurableTaskError {
-  constructor(what: string, cause: unknown) {
-    super(
-      "SERIALIZATION_FAILED",
-      `Could not serialize ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      {
-        cause,
-      },
-    );
+  constructor(what: string, cause: unknown, direction: "serialize" | "deserialize" = "serialize") {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super("SERIALIZATION_FAILED", `Could not ${direction} ${what}: ${reason}`, { cause });
   }
 }
 
@@ -158,5 +157,39 @@ export class InvalidArgumentError extends DurableTaskError {
 export class InvalidStateError extends DurableTaskError {
   constructor(code: "INVALID_STATE" | "HISTORY_UNAVAILABLE", message: string) {
     super(code, message);
+  }
+}
+
+export class WorkflowNotFoundError extends DurableTaskError {
+  readonly instanceId: string;
+  constructor(instanceId: string, options?: ErrorOptions) {
+    super("WORKFLOW_NOT_FOUND", `No workflow instance '${instanceId}' exists (never created, or purged).`, options);
+    this.instanceId = instanceId;
+  }
+}
+
+export class WorkflowAlreadyExistsError extends DurableTaskError {
+  readonly instanceId: string;
+  constructor(instanceId: string, options?: ErrorOptions) {
+    super(
+      "WORKFLOW_ALREADY_EXISTS",
+      `A workflow instance '${instanceId}' already exists. Use another instance id, or purge the old instance first.`,
+      options,
+    );
+    this.instanceId = instanceId;
+  }
+}
+
+/** The sidecar refused or failed a call; `grpcCode` is the gRPC status name (e.g. "UNAVAILABLE"). */
+export class SidecarError extends DurableTaskError {
+  readonly grpcCode: string;
+  constructor(
+    code: "SIDECAR_UNAVAILABLE" | "UNIMPLEMENTED" | "SIDECAR_ERROR" | "WORKFLOW_NOT_COMPLETED" | "INVALID_ARGUMENT",
+    grpcCode: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(code, message, options);
+    this.grpcCode = grpcCode;
   }
 }

@@ -1,7 +1,7 @@
 // @dt/core: the Durable Task replay engine. History in, actions out; pure and synchronous.
 export { type ActivityContext, type ActivityOptions, type ActivityResult, executeActivity } from "./activity.js";
 export type { CallActivityOptions, CallChildWorkflowOptions, WorkflowContext } from "./context.js";
-export { type DataConverter, jsonConverter } from "./converter.js";
+export { type DataConverter, decodePayloadOrThrow, jsonConverter } from "./converter.js";
 export {
   type ActivityDefinition,
   type ActivityFunction,
@@ -13,7 +13,7 @@ export {
   type WorkflowFunction,
   type WorkflowGenerator,
 } from "./definitions.js";
-export type { Duration } from "./duration.js";
+export { type Duration, durationMs } from "./duration.js";
 export { type ExecuteOptions, executeWorkflow, type WorkflowRequest, type WorkflowResult } from "./engine.js";
 export {
   ActivityNotRegisteredError,
@@ -27,7 +27,10 @@ export {
   type NonDeterminismInfo,
   NonRetryableError,
   SerializationError,
+  SidecarError,
   TaskFailedError,
+  WorkflowAlreadyExistsError,
+  WorkflowNotFoundError,
   WorkflowNotRegisteredError,
   WorkflowTimeoutError,
 } from "./errors.js";
@@ -38,3 +41,4 @@ export { type RegisteredWorkflow, Registry, type WorkflowRegistration, type Work
 export { type ReplayReport, replay } from "./replay.js";
 export { RetryPolicy, type RetryPolicyOptions } from "./retry.js";
 export { Task, type TaskResult, type TaskResults, whenAll, whenAny } from "./task.js";
+export { formatTraceParent, parseTraceParent, type TraceParent } from "./tracecontext.js";

@@ -563,9 +563,9 @@ describe("property: random workflow programs under the simulator", () => {
     expect(replay(sim.history, wf).ok).toBe(true);
   });
 
-  it("where the final history is cut (past/new, cached/delta) does not change what the engine returns", () => {
+  it("where the final history is cut into past and new events does not change what the engine returns", () => {
     fc.assert(
-      fc.property(program, fc.nat(), fc.nat(), (p, i, j) => {
+      fc.property(program, fc.nat(), (p, i) => {
         const { sim, reg } = run(p);
         const events = sim.history;
         const later = h.workflowStarted(at(100_000));
@@ -576,18 +576,6 @@ describe("property: random workflow programs under the simulator", () => {
           reg,
         );
         expect(withoutStacks(split)).toEqual(withoutStacks(all));
-        const cached = j % (events.length + 1);
-        const delta = executeWorkflow(
-          {
-            instanceId: INSTANCE,
-            pastEvents: events.slice(cached),
-            newEvents: [later],
-            cachedHistory: { eventCount: cached },
-          },
-          reg,
-          { cachedEvents: events.slice(0, cached) },
-        );
-        expect(withoutStacks(delta)).toEqual(withoutStacks(all));
       }),
       { numRuns: RUNS },
     );

@@ -18,7 +18,7 @@ import {
   WorkflowVersionSchema,
 } from "@dt/proto";
 import type { CallActivityOptions, CallChildWorkflowOptions, WorkflowContext } from "./context.js";
-import { type DataConverter, decodePayload } from "./converter.js";
+import { type DataConverter, decodePayloadOrThrow } from "./converter.js";
 import type { ActivityDefinition, WorkflowDefinition } from "./definitions.js";
 import { type Duration, durationMs } from "./duration.js";
 import {
@@ -548,9 +548,9 @@ export class RuntimeContext implements WorkflowContext {
     this.#versionName = resolution.workflow.version ?? this.#versionName;
     let input: unknown;
     try {
-      input = decodePayload(this.#options.converter, es.input);
+      input = decodePayloadOrThrow(this.#options.converter, es.input, `the input of workflow '${es.name}'`);
     } catch (error) {
-      return this.fail(new SerializationError(`the input of workflow '${es.name}' (it is not valid JSON)`, error));
+      return this.fail(error);
     }
     let result: unknown;
     try {
@@ -826,9 +826,9 @@ export class RuntimeContext implements WorkflowContext {
   #settleWithPayload<T>(task: Task<T>, payload: string | undefined, what: string): void {
     let value: unknown;
     try {
-      value = decodePayload(this.#options.converter, payload);
+      value = decodePayloadOrThrow(this.#options.converter, payload, `the result of ${what}`);
     } catch (error) {
-      return task[REJECT](new SerializationError(`the result of ${what} (it is not valid JSON)`, error));
+      return task[REJECT](error as SerializationError);
     }
     task[RESOLVE](value as T);
   }

@@ -6,7 +6,7 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { GetInstanceResponseSchema, TaskHubSidecarService, WorkItemSchema } from "./index.js";
-import { createSidecarClient, parseSidecarAddress } from "./transport.js";
+import { connectionFromEnv, createSidecarClient, parseSidecarAddress } from "./transport.js";
 
 describe("parseSidecarAddress", () => {
   it.each([
@@ -120,5 +120,87 @@ describe("createSidecarClient", () => {
     const err = await client.hello({}).catch((e: unknown) => e);
     expect(ConnectError.from(err).message).toMatch(/certificate/i);
     expect(seen.headers).toHaveLength(0);
+  });
+});
+
+describe("connectionFromEnv", () => {
+  it.each([
+    [{}, "localhost:4001"],
+    [{ DAPR_GRPC_ENDPOINT: "grpcs://sidecar:443" }, "grpcs://sidecar:443"],
+    [{ DAPR_GRPC_HOST: "h", DAPR_GRPC_PORT: "50001" }, "h:50001"],
+    [{ DAPR_RUNTIME_HOST: "r" }, "r:4001"],
+    [{ DAPR_GRPC_PORT: "50001" }, "localhost:50001"],
+    [{ DURABLETASK_GRPC_ENDPOINT: "127.0.0.1:56178" }, "127.0.0.1:56178"],
+    [{ DAPR_GRPC_ENDPOINT: "e:1", DAPR_GRPC_HOST: "h", DURABLETASK_GRPC_ENDPOINT: "d:2" }, "e:1"],
+  ])("%j → %s", (env, address) => {
+    expect(connectionFromEnv(env).address).toBe(address);
+  });
+
+  it("keeps the seed's defaults: keepalive and retries off, token only when set", () => {
+    const options = connectionFromEnv({});
+    expect(options.keepalive).toBeUndefined();
+    expect(options.retry).toBeUndefined();
+    expect(options.apiToken).toBeUndefined();
+  });
+
+  it("reads keepalive, retry and token settings with the documented defaults", () => {
+    const options = connectionFromEnv({
+      DAPR_API_TOKEN: "t",
+      DAPR_GRPC_KEEPALIVE_ENABLED: "true",
+      DAPR_GRPC_RETRY_ENABLED: "true",
+      DAPR_GRPC_RETRY_CODES: "unavailable, RESOURCE_EXHAUSTED",
+    });
+    expect(options.apiToken).toBe("t");
+    expect(options.keepalive).toEqual({ intervalMs: 120_000, timeoutMs: 20_000, permitWithoutCalls: false });
+    expect(options.retry).toEqual({
+      maxAttempts: 4,
+      initialBackoffMs: 100,
+      maxBackoffMs: 1000,
+      backoffMultiplier: 2,
+      retryableCodes: [Code.Unavailable, Code.ResourceExhausted],
+    });
+  });
+
+  it("rejects malformed numbers and codes, and lets explicit options win", () => {
+    expect(() => connectionFromEnv({ DAPR_GRPC_RETRY_ENABLED: "1", DAPR_GRPC_RETRY_MAX_ATTEMPTS: "x" })).toThrow(
+      /DAPR_GRPC_RETRY_MAX_ATTEMPTS must be a non-negative number/,
+    );
+    expect(() => connectionFromEnv({ DAPR_GRPC_RETRY_ENABLED: "1", DAPR_GRPC_RETRY_CODES: "NOPE" })).toThrow(
+      /Unknown gRPC status code "NOPE"/,
+    );
+    expect(connectionFromEnv({ DAPR_GRPC_ENDPOINT: "e:1" }, { address: "x:2" }).address).toBe("x:2");
+  });
+});
+
+describe("unary retries and the API token", () => {
+  it("retries UNAVAILABLE unary calls up to maxAttempts and sends dapr-api-token", async () => {
+    let calls = 0;
+    const tokens: (string | null)[] = [];
+    const port = await listen(
+      http2.createServer(
+        connectNodeAdapter({
+          routes: (router) =>
+            router.service(TaskHubSidecarService, {
+              hello(_req, ctx) {
+                tokens.push(ctx.requestHeader.get("dapr-api-token"));
+                if (++calls < 3) throw new ConnectError("not yet", Code.Unavailable);
+                return {};
+              },
+              getInstance() {
+                calls++;
+                throw new ConnectError("nope", Code.InvalidArgument);
+              },
+            }),
+        }),
+      ),
+    );
+    const retry = { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2 };
+    const client = createSidecarClient({ address: `127.0.0.1:${port}`, apiToken: "secret", retry });
+    await client.hello({});
+    expect(calls).toBe(3);
+    expect(tokens).toEqual(["secret", "secret", "secret"]);
+    calls = 0;
+    await expect(client.getInstance({ instanceId: "x" })).rejects.toThrow(/nope/);
+    expect(calls).toBe(1); // INVALID_ARGUMENT is not retryable
   });
 });

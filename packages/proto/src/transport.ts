@@ -1,7 +1,7 @@
 // The one way worker, client and tests open a gRPC (HTTP/2) connection to a Durable Task sidecar.
 import type { SecureClientSessionOptions } from "node:http2";
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { TaskHubSidecarService } from "./gen/orchestrator_service_pb.js";
 
 /** The Durable Task default (durabletask-go, Dapr's `--dapr-grpc-port` in tests). */
@@ -49,6 +49,20 @@ export interface SidecarConnectionOptions {
   /** Largest message sent to the sidecar, in bytes. */
   readonly maxSendMessageBytes?: number;
   readonly interceptors?: readonly Interceptor[];
+  /** Sent as `dapr-api-token` on every call. */
+  readonly apiToken?: string;
+  /** Retry unary calls that fail with a retryable code (streams are never retried here). Off unless set. */
+  readonly retry?: RetryOptions;
+}
+
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 4. */
+  readonly maxAttempts?: number;
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+  readonly backoffMultiplier?: number;
+  /** Default: UNAVAILABLE, DEADLINE_EXCEEDED. */
+  readonly retryableCodes?: readonly Code[];
 }
 
 const DEFAULT_PORTS: Record<string, number> = { grpc: 4001, grpcs: 443, http: 80, https: 443 };
@@ -79,37 +93,49 @@ export function parseSidecarAddress(address: string): SidecarAddress {
   return { host, port, secure, baseUrl: `${secure ? "https" : "http"}://${host}:${port}` };
 }
 
+/** A connect transport that can also be closed (ends its HTTP/2 session). */
+export interface SidecarTransport extends Transport {
+  close(): void;
+}
+
 /** Opens a connect gRPC transport over HTTP/2. Connections are made lazily, on the first call. */
-export function createSidecarTransport(options: SidecarConnectionOptions = {}): Transport {
+export function createSidecarTransport(options: SidecarConnectionOptions = {}): SidecarTransport {
   const parsed = parseSidecarAddress(options.address ?? DEFAULT_SIDECAR_ADDRESS);
   const secure = options.tls === undefined ? parsed.secure : options.tls !== false;
   const baseUrl = `${secure ? "https" : "http"}://${parsed.host}:${parsed.port}`;
   const interceptors = [...(options.interceptors ?? [])];
-  if (options.metadata !== undefined && Object.keys(options.metadata).length > 0) {
-    interceptors.unshift(metadataInterceptor(options.metadata));
-  }
+  const metadata = {
+    ...options.metadata,
+    ...(options.apiToken === undefined ? {} : { "dapr-api-token": options.apiToken }),
+  };
+  if (Object.keys(metadata).length > 0) interceptors.unshift(metadataInterceptor(metadata));
+  if (options.retry !== undefined) interceptors.unshift(retryInterceptor(options.retry));
   const keepalive = options.keepalive;
-  const transport = createGrpcTransport({
+  const sessions = new Http2SessionManager(
     baseUrl,
-    interceptors,
-    ...(secure && typeof options.tls === "object" ? { nodeOptions: tlsNodeOptions(options.tls) } : {}),
-    ...(keepalive === undefined
+    keepalive === undefined
       ? {}
       : {
           pingIntervalMs: keepalive.intervalMs,
           pingIdleConnection: keepalive.permitWithoutCalls ?? false,
           ...(keepalive.timeoutMs === undefined ? {} : { pingTimeoutMs: keepalive.timeoutMs }),
-        }),
+        },
+    secure && typeof options.tls === "object" ? tlsNodeOptions(options.tls) : {},
+  );
+  const transport = createGrpcTransport({
+    baseUrl,
+    interceptors,
+    sessionManager: sessions,
     ...(options.maxReceiveMessageBytes === undefined ? {} : { readMaxBytes: options.maxReceiveMessageBytes }),
     ...(options.maxSendMessageBytes === undefined ? {} : { writeMaxBytes: options.maxSendMessageBytes }),
   });
   const defaultTimeoutMs = options.defaultTimeoutMs;
-  if (defaultTimeoutMs === undefined) return transport;
-  // connect's own defaultTimeoutMs would also cut the long-lived GetWorkItems stream, so apply it to unary calls only.
   return {
+    // connect's own defaultTimeoutMs would also cut the long-lived GetWorkItems stream, so apply it to unary calls only.
     unary: (method, signal, timeoutMs, header, input, contextValues) =>
       transport.unary(method, signal, timeoutMs ?? defaultTimeoutMs, header, input, contextValues),
     stream: transport.stream.bind(transport),
+    close: () => sessions.abort(),
   };
 }
 
@@ -142,4 +168,104 @@ function tlsNodeOptions(tls: TlsOptions): SecureClientSessionOptions {
 
 function pem(value: string | Uint8Array): string | Buffer {
   return typeof value === "string" ? value : Buffer.from(value);
+}
+
+function retryInterceptor(options: RetryOptions): Interceptor {
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 4);
+  const initial = options.initialBackoffMs ?? 100;
+  const max = options.maxBackoffMs ?? 1000;
+  const multiplier = options.backoffMultiplier ?? 2;
+  const codes = new Set(options.retryableCodes ?? [Code.Unavailable, Code.DeadlineExceeded]);
+  return (next) => async (req) => {
+    if (req.stream) return next(req);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await next(req);
+      } catch (error) {
+        const code = ConnectError.from(error).code;
+        if (attempt >= maxAttempts || !codes.has(code) || req.signal.aborted) throw error;
+        const backoff = Math.min(max, initial * multiplier ** (attempt - 1));
+        await sleep(backoff * (0.8 + Math.random() * 0.4), req.signal);
+      }
+    }
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+/**
+ * Connection options from the environment, as the Dapr SDKs read it. `overrides` win. Address order:
+ * `DAPR_GRPC_ENDPOINT`; `DAPR_GRPC_HOST` (or `DAPR_RUNTIME_HOST`) with `DAPR_GRPC_PORT`; `DURABLETASK_GRPC_ENDPOINT`;
+ * `localhost:4001`. Also `DAPR_API_TOKEN`, `DAPR_GRPC_KEEPALIVE_*` and `DAPR_GRPC_RETRY_*` (both off by default).
+ */
+export function connectionFromEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  overrides: SidecarConnectionOptions = {},
+): SidecarConnectionOptions {
+  const get = (name: string) => {
+    const value = env[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const num = (name: string, fallback: number) => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0)
+      throw new TypeError(`${name} must be a non-negative number; got "${raw}".`);
+    return value;
+  };
+  const flag = (name: string) => ["true", "1", "yes", "on"].includes(get(name)?.toLowerCase() ?? "");
+  const host = get("DAPR_GRPC_HOST") ?? get("DAPR_RUNTIME_HOST");
+  const port = get("DAPR_GRPC_PORT");
+  const address =
+    get("DAPR_GRPC_ENDPOINT") ??
+    (host !== undefined || port !== undefined
+      ? `${host ?? "localhost"}:${port ?? "4001"}`
+      : (get("DURABLETASK_GRPC_ENDPOINT") ?? DEFAULT_SIDECAR_ADDRESS));
+  const fromEnv: {
+    address: string;
+    apiToken?: string;
+    keepalive?: NonNullable<SidecarConnectionOptions["keepalive"]>;
+    retry?: RetryOptions;
+  } = { address };
+  const token = get("DAPR_API_TOKEN");
+  if (token !== undefined) fromEnv.apiToken = token;
+  if (flag("DAPR_GRPC_KEEPALIVE_ENABLED")) {
+    fromEnv.keepalive = {
+      intervalMs: num("DAPR_GRPC_KEEPALIVE_TIME_MS", 120_000),
+      timeoutMs: num("DAPR_GRPC_KEEPALIVE_TIMEOUT_MS", 20_000),
+      permitWithoutCalls: flag("DAPR_GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS"),
+    };
+  }
+  if (flag("DAPR_GRPC_RETRY_ENABLED")) {
+    fromEnv.retry = {
+      maxAttempts: num("DAPR_GRPC_RETRY_MAX_ATTEMPTS", 4),
+      initialBackoffMs: num("DAPR_GRPC_RETRY_INITIAL_BACKOFF_MS", 100),
+      maxBackoffMs: num("DAPR_GRPC_RETRY_MAX_BACKOFF_MS", 1000),
+      backoffMultiplier: num("DAPR_GRPC_RETRY_BACKOFF_MULTIPLIER", 2),
+      retryableCodes: (get("DAPR_GRPC_RETRY_CODES") ?? "UNAVAILABLE,DEADLINE_EXCEEDED").split(",").map(parseCode),
+    };
+  }
+  return { ...fromEnv, ...overrides };
+}
+
+function parseCode(name: string): Code {
+  const key = name
+    .trim()
+    .toLowerCase()
+    .replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+    .replace(/^[a-z]/, (c) => c.toUpperCase());
+  const code = (Code as unknown as Record<string, Code | undefined>)[key];
+  if (code === undefined) throw new TypeError(`Unknown gRPC status code "${name}" in DAPR_GRPC_RETRY_CODES.`);
+  return code;
 }

@@ -1,0 +1,345 @@
+import { randomUUID } from "node:crypto";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  type DataConverter,
+  type Duration,
+  durationMs,
+  formatTraceParent,
+  jsonConverter,
+  type Logger,
+  SerializationError,
+  silentLogger,
+  type WorkflowDefinition,
+  WorkflowTimeoutError,
+} from "@dt/core";
+import type { HistoryEvent } from "@dt/proto";
+import {
+  connectionFromEnv,
+  createSidecarClient,
+  createSidecarTransport,
+  type SidecarClient,
+  type SidecarConnectionOptions,
+  type SidecarTransport,
+} from "@dt/proto/transport";
+import { type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { sidecarError } from "./errors.js";
+import { statusValue, toWorkflowState, type WorkflowState, type WorkflowStatus } from "./state.js";
+
+/** An instance id that remembers its workflow's output type, so waiting on it gives a typed result. */
+export type InstanceId<O = unknown> = string & { readonly __workflowOutput?: O };
+
+export interface ClientOptions extends SidecarConnectionOptions {
+  readonly converter?: DataConverter;
+  readonly logger?: Logger;
+  /** Read connection settings from DAPR_* / DURABLETASK_* variables (explicit options win). Default true. */
+  readonly useEnvironment?: boolean;
+}
+
+export interface ScheduleOptions<I> {
+  readonly input?: I;
+  /** Default: a random UUID. */
+  readonly instanceId?: string;
+  /** Start later: the instance stays PENDING until then. */
+  readonly startAt?: Date;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+export interface WaitOptions {
+  /** Give up after this long (a number is seconds) with WorkflowTimeoutError (code WORKFLOW_TIMEOUT). */
+  readonly timeout?: Duration;
+  readonly signal?: AbortSignal;
+  /** Include input, output and custom status. Default true. */
+  readonly fetchPayloads?: boolean;
+}
+
+export interface PurgeFilter {
+  readonly createdFrom?: Date;
+  readonly createdTo?: Date;
+  readonly statuses?: readonly WorkflowStatus[];
+}
+
+const tracer = trace.getTracer("@dt/client");
+
+/** Schedules, inspects and manages workflow instances through a Durable Task sidecar. */
+export class TaskHubGrpcClient {
+  readonly #transport: SidecarTransport;
+  readonly #sidecar: SidecarClient;
+  readonly #converter: DataConverter;
+  readonly #logger: Logger;
+
+  constructor(options: ClientOptions = {}) {
+    const connection = options.useEnvironment === false ? options : connectionFromEnv(process.env, options);
+    this.#transport = createSidecarTransport(connection);
+    this.#sidecar = createSidecarClient(this.#transport);
+    this.#converter = options.converter ?? jsonConverter;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  /** Starts a new instance and returns its id (once the sidecar has accepted it). */
+  scheduleNewOrchestration<I, O>(
+    workflow: WorkflowDefinition<I, O>,
+    options?: ScheduleOptions<I>,
+  ): Promise<InstanceId<O>>;
+  scheduleNewOrchestration<O = unknown>(workflow: string, options?: ScheduleOptions<unknown>): Promise<InstanceId<O>>;
+  async scheduleNewOrchestration(
+    workflow: WorkflowDefinition<never, unknown> | string,
+    options: ScheduleOptions<unknown> = {},
+  ): Promise<string> {
+    const name = typeof workflow === "string" ? workflow : workflow.name;
+    const instanceId = options.instanceId ?? randomUUID();
+    const input = this.#encode(options.input, `the input of workflow '${name}'`);
+    return this.#call("create_workflow", { name, instanceId }, async (span) => {
+      const parent = span.spanContext();
+      const traced = parent.traceId !== "00000000000000000000000000000000";
+      const res = await this.#sidecar.startInstance({
+        instanceId,
+        name,
+        ...(input === undefined ? {} : { input }),
+        ...(options.startAt === undefined ? {} : { scheduledStartTimestamp: timestampFromDate(options.startAt) }),
+        tags: { ...options.tags },
+        ...(traced
+          ? {
+              parentTraceContext: {
+                traceParent: formatTraceParent({
+                  traceId: parent.traceId,
+                  spanId: parent.spanId,
+                  traceFlags: parent.traceFlags,
+                }),
+              },
+            }
+          : {}),
+      });
+      this.#logger.debug("scheduled workflow", { name, instanceId: res.instanceId });
+      return res.instanceId || instanceId;
+    });
+  }
+
+  /** The instance's state, or undefined when it does not exist. */
+  getOrchestrationState<O>(
+    instanceId: InstanceId<O>,
+    options?: { fetchPayloads?: boolean },
+  ): Promise<WorkflowState<O> | undefined>;
+  getOrchestrationState<O = unknown>(
+    instanceId: string,
+    options?: { fetchPayloads?: boolean },
+  ): Promise<WorkflowState<O> | undefined>;
+  async getOrchestrationState(instanceId: string, options: { fetchPayloads?: boolean } = {}) {
+    return this.#call("get_workflow", { instanceId }, async () => {
+      const res = await this.#sidecar.getInstance({ instanceId, getInputsAndOutputs: options.fetchPayloads ?? true });
+      return res.exists && res.workflowState !== undefined
+        ? toWorkflowState(res.workflowState, this.#converter)
+        : undefined;
+    });
+  }
+
+  /** Waits until the instance has started (left PENDING). */
+  waitForOrchestrationStart<O>(instanceId: InstanceId<O>, options?: WaitOptions): Promise<WorkflowState<O>>;
+  waitForOrchestrationStart<O = unknown>(instanceId: string, options?: WaitOptions): Promise<WorkflowState<O>>;
+  waitForOrchestrationStart(instanceId: string, options: WaitOptions = {}) {
+    return this.#wait("start", instanceId, options);
+  }
+
+  /** Waits until the instance completed, failed or was terminated, and returns its final state. */
+  waitForOrchestrationCompletion<O>(instanceId: InstanceId<O>, options?: WaitOptions): Promise<WorkflowState<O>>;
+  waitForOrchestrationCompletion<O = unknown>(instanceId: string, options?: WaitOptions): Promise<WorkflowState<O>>;
+  waitForOrchestrationCompletion(instanceId: string, options: WaitOptions = {}) {
+    return this.#wait("completion", instanceId, options);
+  }
+
+  async raiseOrchestrationEvent(instanceId: string, eventName: string, data?: unknown): Promise<void> {
+    const input = this.#encode(data, `the data of event '${eventName}'`);
+    await this.#call("raise_event", { instanceId, eventName }, () =>
+      this.#sidecar.raiseEvent({ instanceId, name: eventName, ...(input === undefined ? {} : { input }) }),
+    );
+  }
+
+  /** Terminates the instance (and, by default, its child workflows). `output` becomes its result. */
+  async terminateOrchestration(instanceId: string, options: { output?: unknown; recursive?: boolean } = {}) {
+    const output = this.#encode(options.output, "the terminate output");
+    await this.#call("terminate_workflow", { instanceId }, () =>
+      this.#sidecar.terminateInstance({
+        instanceId,
+        recursive: options.recursive ?? true,
+        ...(output === undefined ? {} : { output }),
+      }),
+    );
+  }
+
+  async suspendOrchestration(instanceId: string, options: { reason?: string } = {}): Promise<void> {
+    await this.#call("suspend_workflow", { instanceId }, () =>
+      this.#sidecar.suspendInstance({
+        instanceId,
+        ...(options.reason === undefined ? {} : { reason: options.reason }),
+      }),
+    );
+  }
+
+  async resumeOrchestration(instanceId: string, options: { reason?: string } = {}): Promise<void> {
+    await this.#call("resume_workflow", { instanceId }, () =>
+      this.#sidecar.resumeInstance({ instanceId, ...(options.reason === undefined ? {} : { reason: options.reason }) }),
+    );
+  }
+
+  /** Deletes a finished instance's state (and, by default, its children's). Returns how many instances went. */
+  async purgeOrchestration(
+    instanceId: string,
+    options: { recursive?: boolean; force?: boolean } = {},
+  ): Promise<number> {
+    return this.#call("purge_workflow", { instanceId }, async () => {
+      const res = await this.#sidecar.purgeInstances({
+        request: { case: "instanceId", value: instanceId },
+        recursive: options.recursive ?? true,
+        ...(options.force === undefined ? {} : { force: options.force }),
+      });
+      return res.deletedInstanceCount;
+    });
+  }
+
+  /** Deletes every finished instance that matches the filter. Returns how many went. */
+  async purgeOrchestrations(filter: PurgeFilter, options: { recursive?: boolean } = {}): Promise<number> {
+    return this.#call("purge_workflows", {}, async () => {
+      const res = await this.#sidecar.purgeInstances({
+        request: {
+          case: "purgeInstanceFilter",
+          value: {
+            ...(filter.createdFrom === undefined ? {} : { createdTimeFrom: timestampFromDate(filter.createdFrom) }),
+            ...(filter.createdTo === undefined ? {} : { createdTimeTo: timestampFromDate(filter.createdTo) }),
+            runtimeStatus: (filter.statuses ?? []).map(statusValue),
+          },
+        },
+        recursive: options.recursive ?? true,
+      });
+      return res.deletedInstanceCount;
+    });
+  }
+
+  /** Every instance id, fetched a page at a time as you iterate. */
+  async *listInstanceIds(options: { pageSize?: number; continuationToken?: string } = {}): AsyncGenerator<string> {
+    let token = options.continuationToken;
+    do {
+      const page = await this.#call("list_workflows", {}, () =>
+        this.#sidecar.listInstanceIDs({
+          ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+          ...(token === undefined ? {} : { continuationToken: token }),
+        }),
+      );
+      yield* page.instanceIds;
+      token = page.continuationToken || undefined;
+    } while (token !== undefined);
+  }
+
+  /** The instance's committed history, oldest event first (e.g. for `replay()` from @dt/core). */
+  async getOrchestrationHistory(instanceId: string): Promise<HistoryEvent[]> {
+    return this.#call("get_workflow_history", { instanceId }, async () => {
+      const res = await this.#sidecar.getInstanceHistory({ instanceId });
+      return res.events;
+    });
+  }
+
+  /** Starts a new instance from `sourceInstanceId`'s history up to `eventId`, re-running from there (Dapr). */
+  async rerunWorkflowFromEvent(
+    sourceInstanceId: string,
+    eventId: number,
+    options: {
+      newInstanceId?: string;
+      input?: unknown;
+      overwriteInput?: boolean;
+      newChildWorkflowInstanceId?: string;
+    } = {},
+  ): Promise<string> {
+    const input = this.#encode(options.input, "the rerun input");
+    return this.#call("rerun_workflow", { instanceId: sourceInstanceId }, async () => {
+      const res = await this.#sidecar.rerunWorkflowFromEvent({
+        sourceInstanceID: sourceInstanceId,
+        eventID: eventId,
+        overwriteInput: options.overwriteInput ?? options.input !== undefined,
+        ...(options.newInstanceId === undefined ? {} : { newInstanceID: options.newInstanceId }),
+        ...(input === undefined ? {} : { input }),
+        ...(options.newChildWorkflowInstanceId === undefined
+          ? {}
+          : { newChildWorkflowInstanceID: options.newChildWorkflowInstanceId }),
+      });
+      return res.newInstanceID;
+    });
+  }
+
+  /** Closes the connection. Calls after this fail. */
+  close(): void {
+    this.#transport.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async #wait(what: "start" | "completion", instanceId: string, options: WaitOptions) {
+    const timeoutMs = options.timeout === undefined ? undefined : durationMs(options.timeout);
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+    const request = { instanceId, getInputsAndOutputs: options.fetchPayloads ?? true };
+    return this.#call(`wait_for_workflow_${what}`, { instanceId }, async () => {
+      // Long polls; a dropped connection (sidecar restart) is retried until the deadline, like the Go client.
+      for (let attempt = 0; ; attempt++) {
+        const remaining = deadline === undefined ? undefined : deadline - Date.now();
+        if (remaining !== undefined && remaining <= 0) throw timeout(what, instanceId, timeoutMs);
+        const callOptions = {
+          ...(remaining === undefined ? {} : { timeoutMs: remaining }),
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+        };
+        try {
+          const res =
+            what === "start"
+              ? await this.#sidecar.waitForInstanceStart(request, callOptions)
+              : await this.#sidecar.waitForInstanceCompletion(request, callOptions);
+          if (!res.exists || res.workflowState === undefined)
+            throw new ConnectError("no such instance exists", Code.NotFound);
+          return toWorkflowState(res.workflowState, this.#converter);
+        } catch (error) {
+          const code = ConnectError.from(error).code;
+          if (options.signal?.aborted === true) throw options.signal.reason;
+          if (code === Code.DeadlineExceeded) throw timeout(what, instanceId, timeoutMs);
+          if (code !== Code.Unavailable) throw error;
+          await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+        }
+      }
+    });
+  }
+
+  async #call<T>(operation: string, attributes: Record<string, string>, run: (span: Span) => Promise<T>): Promise<T> {
+    const instanceId = attributes["instanceId"];
+    return tracer.startActiveSpan(
+      `${operation}`,
+      { kind: SpanKind.CLIENT, attributes: prefixed(attributes) },
+      async (span) => {
+        try {
+          return await run(span);
+        } catch (error) {
+          const typed = sidecarError(error, operation, instanceId);
+          span.recordException(typed);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: typed.message });
+          throw typed;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  #encode(value: unknown, what: string): string | undefined {
+    try {
+      return this.#converter.serialize(value);
+    } catch (error) {
+      throw new SerializationError(what, error);
+    }
+  }
+}
+
+function timeout(what: string, instanceId: string, timeoutMs: number | undefined): WorkflowTimeoutError {
+  return new WorkflowTimeoutError(
+    `Workflow '${instanceId}' did not reach ${what} within ${(timeoutMs ?? 0) / 1000} s.`,
+  );
+}
+
+function prefixed(attributes: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(attributes).map(([k, v]) => [`dt.${k}`, v]));
+}
