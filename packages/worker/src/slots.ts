@@ -1,0 +1,30 @@
+/** A counting semaphore: at most `size` holders; `acquire` waits (in order) for a free slot. */
+export class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`concurrency must be an integer >= 1; got ${size}`);
+    this.#free = size;
+  }
+
+  acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#free++;
+  }
+}
+
+/** Exponential backoff with full jitter over [delay/2, delay]; starts at `initialMs`, capped at `maxMs`. */
+export function backoffMs(attempt: number, initialMs: number, maxMs: number, random = Math.random): number {
+  const delay = Math.min(maxMs, initialMs * 2 ** attempt);
+  return Math.round(delay / 2 + random() * (delay / 2));
+}

@@ -1,0 +1,485 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  type ActivityDefinition,
+  type ActivityFunction,
+  type DataConverter,
+  executeActivity,
+  executeWorkflow,
+  jsonConverter,
+  type Logger,
+  parseTraceParent,
+  Registry,
+  SidecarError,
+  silentLogger,
+  toFailureDetails,
+  type WorkflowDefinition,
+  type WorkflowFunction,
+  type WorkflowRegistration,
+  type WorkflowResult,
+} from "@dt/core";
+import {
+  type ActivityRequest,
+  ActivityResponseSchema,
+  type HistoryEvent,
+  OrchestrationStatus,
+  WorkerCapability,
+  type WorkflowRequest,
+  type WorkflowResponse,
+  WorkflowResponseSchema,
+} from "@dt/proto";
+import {
+  connectionFromEnv,
+  createSidecarClient,
+  createSidecarTransport,
+  type SidecarClient,
+  type SidecarConnectionOptions,
+  type SidecarTransport,
+} from "@dt/proto/transport";
+import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { HistoryCache } from "./history-cache.js";
+import { backoffMs, Slots } from "./slots.js";
+
+export interface WorkerOptions extends SidecarConnectionOptions {
+  readonly converter?: DataConverter;
+  /** Structured logs (silent by default). */
+  readonly logger?: Logger;
+  /** Read connection settings from DAPR_* / DURABLETASK_* variables (explicit options win). Default true. */
+  readonly useEnvironment?: boolean;
+  /** Workflow turns processed at once. Default 32. */
+  readonly maxConcurrentWorkflows?: number;
+  /** Activities run at once. Default 100. */
+  readonly maxConcurrentActivities?: number;
+  /** Ask the sidecar for history deltas and keep instances' history between turns. Default true. */
+  readonly statefulHistory?: boolean;
+  /** Instances whose history is kept for stateful deltas. Default 1000. */
+  readonly historyCacheSize?: number;
+  /** How long `stop()` waits for running work before aborting activities. Default 30 s. */
+  readonly shutdownTimeoutMs?: number;
+  /** Reconnect backoff: first delay and cap, in ms. Default 250 ms and 15 s (jittered). */
+  readonly reconnect?: { readonly initialDelayMs?: number; readonly maxDelayMs?: number };
+  /** Hello keepalive on the open stream; a failed Hello reconnects. Default 30 s. */
+  readonly keepaliveIntervalMs?: number;
+  /** Responses larger than this are replaced by a failure, so no instance is stuck on a rejected message. 4 MiB. */
+  readonly maxResponseBytes?: number;
+}
+
+type WorkItemKind = "workflowRequest" | "activityRequest";
+const tracer = trace.getTracer("@dt/worker");
+
+/** Runs registered workflows and activities for a Durable Task sidecar (durabletask-go, Dapr). */
+export class TaskHubGrpcWorker {
+  readonly #registry = new Registry();
+  readonly #options: WorkerOptions;
+  readonly #transport: SidecarTransport;
+  readonly #sidecar: SidecarClient;
+  readonly #logger: Logger;
+  readonly #converter: DataConverter;
+  readonly #slots: Record<WorkItemKind, Slots>;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #activityAborts = new Set<AbortController>();
+  #running: Promise<void> | undefined;
+  #stopping = new AbortController();
+  #stream: AbortController | undefined;
+  #ready = false;
+  #readyWaiters: (() => void)[] = [];
+  /** false once the sidecar said CompleteWorkflowTask is unimplemented (Dapr < 1.18): use the older name. */
+  #completeWorkflowTask = true;
+
+  constructor(options: WorkerOptions = {}) {
+    this.#options = options.useEnvironment === false ? options : connectionFromEnv(process.env, options);
+    this.#transport = createSidecarTransport(this.#options);
+    this.#sidecar = createSidecarClient(this.#transport);
+    this.#logger = options.logger ?? silentLogger;
+    this.#converter = options.converter ?? jsonConverter;
+    this.#slots = {
+      workflowRequest: new Slots(options.maxConcurrentWorkflows ?? 32),
+      activityRequest: new Slots(options.maxConcurrentActivities ?? 100),
+    };
+  }
+
+  /** Registers a workflow (a typed definition, or a function with its name taken from `name` or the function). */
+  addWorkflow(
+    workflow: WorkflowDefinition<never, unknown> | WorkflowFunction<never, unknown>,
+    registration?: WorkflowRegistration,
+  ): this {
+    this.#assertNotRunning("workflows");
+    this.#registry.addWorkflow(workflow, registration);
+    return this;
+  }
+
+  /** Alias of `addWorkflow` (the Durable Task name). */
+  addOrchestrator(
+    workflow: WorkflowDefinition<never, unknown> | WorkflowFunction<never, unknown>,
+    registration?: WorkflowRegistration,
+  ): this {
+    return this.addWorkflow(workflow, registration);
+  }
+
+  addActivity(
+    activity: ActivityDefinition<never, unknown> | ActivityFunction<never, unknown>,
+    registration?: { readonly name?: string },
+  ): this {
+    this.#assertNotRunning("activities");
+    this.#registry.addActivity(activity, registration);
+    return this;
+  }
+
+  /**
+   * Starts receiving work in the background and returns at once. Connection failures, including a sidecar that is
+   * not up yet, are retried with jittered backoff until `stop()`. Use `waitForReady()` to wait for the connection.
+   */
+  async start(): Promise<void> {
+    if (this.#running !== undefined) throw new SidecarError("SIDECAR_ERROR", "OK", "The worker is already running.");
+    this.#stopping = new AbortController();
+    this.#running = this.#receiveLoop();
+  }
+
+  /** Resolves once the worker has a work-item stream open. */
+  async waitForReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#ready) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer =
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              reject(
+                new SidecarError(
+                  "SIDECAR_UNAVAILABLE",
+                  "UNAVAILABLE",
+                  `The worker did not connect to the sidecar at ${this.#options.address} within ${options.timeoutMs} ms. Is it running?`,
+                ),
+              );
+            }, options.timeoutMs);
+      options.signal?.addEventListener("abort", () => reject(options.signal?.reason), { once: true });
+      this.#readyWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  get isReady(): boolean {
+    return this.#ready;
+  }
+
+  /**
+   * Stops taking work, lets running work finish for up to `timeoutMs` (default `shutdownTimeoutMs`), then aborts
+   * the activities still running (through their AbortSignal) without reporting them: the sidecar hands them out
+   * again once this worker's stream closes.
+   */
+  async stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    const running = this.#running;
+    if (running === undefined) return;
+    this.#stopping.abort();
+    const timeoutMs = options.timeoutMs ?? this.#options.shutdownTimeoutMs ?? 30_000;
+    const drained = Promise.allSettled([...this.#inFlight]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      drained.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (late) {
+      this.#logger.warn("shutdown deadline reached; aborting running activities", {
+        activities: this.#activityAborts.size,
+      });
+      for (const controller of this.#activityAborts) controller.abort(new Error("The worker is shutting down."));
+      await drained;
+    }
+    this.#stream?.abort();
+    await running;
+    this.#running = undefined;
+    this.#transport.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  async #receiveLoop(): Promise<void> {
+    const stopping = this.#stopping.signal;
+    const { initialDelayMs = 250, maxDelayMs = 15_000 } = this.#options.reconnect ?? {};
+    const stateful = this.#options.statefulHistory ?? true;
+    for (let attempt = 0; !stopping.aborted; attempt++) {
+      const stream = new AbortController();
+      this.#stream = stream;
+      const cache = new HistoryCache(this.#options.historyCacheSize ?? 1000);
+      let keepalive: NodeJS.Timeout | undefined;
+      try {
+        await this.#sidecar.hello({}, { signal: stream.signal, timeoutMs: 10_000 });
+        const items = this.#sidecar.getWorkItems(
+          { capabilities: stateful ? [WorkerCapability.STATEFUL_HISTORY] : [] },
+          { signal: stream.signal },
+        );
+        this.#setReady(true);
+        attempt = 0;
+        this.#logger.info("connected to the sidecar", { address: this.#options.address ?? "localhost:4001" });
+        keepalive = setInterval(() => {
+          this.#sidecar.hello({}, { timeoutMs: 10_000 }).catch((error: unknown) => {
+            this.#logger.warn("keepalive failed; reconnecting", { error: String(error) });
+            stream.abort();
+          });
+        }, this.#options.keepaliveIntervalMs ?? 30_000);
+        for await (const item of items) {
+          const kind = item.request.case;
+          if (kind === undefined) {
+            this.#logger.warn("ignoring a work item of a kind this worker does not know");
+            continue;
+          }
+          // Backpressure: the next item is read only when a slot is free, so the sidecar keeps what we cannot take.
+          await this.#slots[kind].acquire();
+          if (stopping.aborted) {
+            this.#slots[kind].release();
+            break;
+          }
+          const work =
+            kind === "workflowRequest"
+              ? this.#runWorkflow(item.request.value, item.completionToken, cache, stream)
+              : this.#runActivity(item.request.value, item.completionToken);
+          const tracked = work
+            .catch((error: unknown) => this.#logger.error("work item failed unexpectedly", { error: String(error) }))
+            .finally(() => {
+              this.#slots[kind].release();
+              this.#inFlight.delete(tracked);
+            });
+          this.#inFlight.add(tracked);
+        }
+        if (!stopping.aborted) this.#logger.warn("the sidecar closed the work-item stream; reconnecting");
+      } catch (error) {
+        if (!stopping.aborted) {
+          this.#logger.warn("work-item stream failed; reconnecting", { error: String(error), attempt });
+        }
+      } finally {
+        clearInterval(keepalive);
+        this.#setReady(false);
+      }
+      if (stopping.aborted) break;
+      await sleep(backoffMs(attempt, initialDelayMs, maxDelayMs), stopping);
+    }
+  }
+
+  async #runWorkflow(request: WorkflowRequest, token: string, cache: HistoryCache, stream: AbortController) {
+    const instanceId = request.instanceId;
+    cache.noteDispatch(instanceId, token);
+    let past: HistoryEvent[];
+    try {
+      past = await this.#resolveHistory(request, cache);
+    } catch (error) {
+      // There is no per-item NACK: reconnecting makes the sidecar hand the turn out again, with full history.
+      this.#logger.error("could not resolve history; reconnecting", { instanceId, error: String(error) });
+      stream.abort();
+      return;
+    }
+    const span = this.#startSpan(
+      `workflow ${workflowName(past, request.newEvents)}`,
+      past,
+      request.newEvents,
+      instanceId,
+    );
+    let result: WorkflowResult;
+    try {
+      result = executeWorkflow({ instanceId, pastEvents: past, newEvents: request.newEvents }, this.#registry, {
+        converter: this.#converter,
+        logger: this.#logger,
+      });
+    } catch (error) {
+      result = failedTurn(error);
+    }
+    const ended = result.actions.some((a) => a.workflowActionType.case === "completeWorkflow");
+    cache.update(instanceId, token, past, ended);
+    let response = create(WorkflowResponseSchema, {
+      instanceId,
+      actions: result.actions,
+      completionToken: token,
+      ...(result.customStatus === undefined ? {} : { customStatus: result.customStatus }),
+      ...(result.version === undefined ? {} : { version: result.version }),
+    });
+    const size = toBinary(WorkflowResponseSchema, response).length;
+    const limit = this.#options.maxResponseBytes ?? 4 * 1024 * 1024;
+    if (size > limit) {
+      this.#logger.error("workflow response too large; failing the workflow", { instanceId, size, limit });
+      response = create(WorkflowResponseSchema, {
+        instanceId,
+        completionToken: token,
+        actions: failedTurn(
+          new Error(
+            `The workflow's response (${size} bytes) exceeds the limit of ${limit} bytes; send smaller payloads.`,
+          ),
+        ).actions,
+      });
+    }
+    endSpan(span, result);
+    await this.#completeWorkflow(response);
+  }
+
+  async #resolveHistory(request: WorkflowRequest, cache: HistoryCache): Promise<HistoryEvent[]> {
+    const delta = request.cachedHistory;
+    if (delta === undefined) return request.pastEvents;
+    const cached = cache.get(request.instanceId, delta.eventCount);
+    if (cached !== undefined) return [...cached, ...request.pastEvents];
+    this.#logger.debug("history cache miss; fetching the full history", { instanceId: request.instanceId });
+    const res = await this.#sidecar.getInstanceHistory({ instanceId: request.instanceId }, { timeoutMs: 30_000 });
+    return res.events;
+  }
+
+  async #completeWorkflow(response: WorkflowResponse): Promise<void> {
+    try {
+      if (this.#completeWorkflowTask) {
+        try {
+          await this.#sidecar.completeWorkflowTask(response);
+          return;
+        } catch (error) {
+          if (ConnectError.from(error).code !== Code.Unimplemented) throw error;
+          this.#completeWorkflowTask = false;
+        }
+      }
+      await this.#sidecar.completeOrchestratorTask(response);
+    } catch (error) {
+      // The turn is redelivered when the stream reconnects; nothing is lost.
+      this.#logger.warn("could not deliver a workflow result", {
+        instanceId: response.instanceId,
+        error: String(error),
+      });
+    }
+  }
+
+  async #runActivity(request: ActivityRequest, token: string): Promise<void> {
+    const instanceId = request.workflowInstance?.instanceId ?? "";
+    const controller = new AbortController();
+    this.#activityAborts.add(controller);
+    const parent = parseTraceParent(request.parentTraceContext?.traceParent);
+    const ctx =
+      parent === undefined ? context.active() : trace.setSpanContext(context.active(), { ...parent, isRemote: true });
+    const span = tracer.startSpan(
+      `activity ${request.name}`,
+      { kind: SpanKind.SERVER, attributes: { "dt.instanceId": instanceId, "dt.taskId": request.taskId } },
+      ctx,
+    );
+    try {
+      const outcome = await context.with(trace.setSpan(ctx, span), () =>
+        executeActivity(request, this.#registry, { converter: this.#converter, signal: controller.signal }),
+      );
+      if (controller.signal.aborted) {
+        this.#logger.info("activity aborted by shutdown; the sidecar will redeliver it", {
+          instanceId,
+          name: request.name,
+        });
+        return;
+      }
+      let response = create(ActivityResponseSchema, {
+        instanceId,
+        taskId: request.taskId,
+        completionToken: token,
+        ...(outcome.result === undefined ? {} : { result: outcome.result }),
+        ...(outcome.failureDetails === undefined ? {} : { failureDetails: outcome.failureDetails }),
+      });
+      const limit = this.#options.maxResponseBytes ?? 4 * 1024 * 1024;
+      const size = toBinary(ActivityResponseSchema, response).length;
+      if (size > limit) {
+        response = create(ActivityResponseSchema, {
+          instanceId,
+          taskId: request.taskId,
+          completionToken: token,
+          failureDetails: toFailureDetails(
+            new Error(`Activity '${request.name}' returned ${size} bytes, over the limit of ${limit} bytes.`),
+          ),
+        });
+      }
+      if (response.failureDetails !== undefined) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: response.failureDetails.errorMessage });
+      }
+      await this.#sidecar.completeActivityTask(response);
+    } catch (error) {
+      this.#logger.warn("could not deliver an activity result", {
+        instanceId,
+        name: request.name,
+        error: String(error),
+      });
+    } finally {
+      span.end();
+      this.#activityAborts.delete(controller);
+    }
+  }
+
+  #startSpan(name: string, past: HistoryEvent[], newEvents: readonly HistoryEvent[], instanceId: string): Span {
+    const started = [...past, ...newEvents].find((e) => e.eventType.case === "executionStarted");
+    const traceParent =
+      started?.eventType.case === "executionStarted"
+        ? started.eventType.value.parentTraceContext?.traceParent
+        : undefined;
+    const parent = parseTraceParent(traceParent);
+    const ctx =
+      parent === undefined ? context.active() : trace.setSpanContext(context.active(), { ...parent, isRemote: true });
+    return tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: { "dt.instanceId": instanceId } }, ctx);
+  }
+
+  #setReady(ready: boolean): void {
+    this.#ready = ready;
+    if (!ready) return;
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #assertNotRunning(what: string): void {
+    if (this.#running !== undefined) {
+      throw new SidecarError("SIDECAR_ERROR", "OK", `Cannot add ${what} while the worker is running; stop it first.`);
+    }
+  }
+}
+
+function workflowName(past: readonly HistoryEvent[], newEvents: readonly HistoryEvent[]): string {
+  for (const e of past.length > 0 ? past : newEvents) {
+    if (e.eventType.case === "executionStarted") return e.eventType.value.name;
+  }
+  return "";
+}
+
+/** A FAILED completion for a turn the engine could not run (a malformed request), so the instance is not stuck. */
+function failedTurn(error: unknown): WorkflowResult {
+  const failure = toFailureDetails(error);
+  return {
+    actions: [
+      {
+        $typeName: "WorkflowAction",
+        id: -1,
+        workflowActionType: {
+          case: "completeWorkflow",
+          value: {
+            $typeName: "CompleteWorkflowAction",
+            workflowStatus: OrchestrationStatus.FAILED,
+            carryoverEvents: [],
+            failureDetails: failure,
+          },
+        },
+      },
+    ],
+    customStatus: undefined,
+    version: undefined,
+  };
+}
+
+function endSpan(span: Span, result: WorkflowResult): void {
+  const completion = result.actions.find((a) => a.workflowActionType.case === "completeWorkflow")?.workflowActionType;
+  if (completion?.case === "completeWorkflow" && completion.value.workflowStatus === OrchestrationStatus.FAILED) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: completion.value.failureDetails?.errorMessage ?? "failed" });
+  }
+  span.end();
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
