@@ -27,8 +27,8 @@ const pnpm = pnpmCommand();
 if (!underPnpm) run(pnpm, ["install", "--frozen-lockfile"]);
 run(pnpm, ["exec", "turbo", "run", "build", "--output-logs=errors-only"]);
 
-// `start` is the main job: until the flagship sample lands, the e2e smoke against the sidecar targets.
-const scope = command === "start" ? ["--project", "@dt/e2e"] : [];
+// `start` is the main job: until the flagship sample lands, a workflow chain run end to end on each sidecar target.
+const scope = command === "start" ? ["--project", "@dt/e2e", "e2e/src/smoke.test.ts", "e2e/src/chaining.test.ts"] : [];
 mkdirSync(dirname(REPORT), { recursive: true });
 const status = run(
   pnpm,

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -280,6 +281,7 @@ export class TaskHubGrpcClient {
     return this.#call(`wait_for_workflow_${what}`, { instanceId }, async () => {
       // Long polls; a dropped connection (sidecar restart) is retried until the deadline, like the Go client.
       for (let attempt = 0; ; attempt++) {
+        if (aborted(options.signal)) throw options.signal?.reason;
         const remaining = deadline === undefined ? undefined : deadline - Date.now();
         if (remaining !== undefined && remaining <= 0) throw timeout(what, instanceId, timeoutMs);
         const callOptions = {
@@ -296,10 +298,11 @@ export class TaskHubGrpcClient {
           return toWorkflowState(res.workflowState, this.#converter);
         } catch (error) {
           const code = ConnectError.from(error).code;
-          if (options.signal?.aborted === true) throw options.signal.reason;
+          if (aborted(options.signal)) throw options.signal?.reason;
           if (code === Code.DeadlineExceeded) throw timeout(what, instanceId, timeoutMs);
           if (code !== Code.Unavailable) throw error;
-          await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+          const pause = Math.min(2000, 50 * 2 ** attempt);
+          await delay(pause, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => {});
         }
       }
     });
@@ -332,6 +335,10 @@ export class TaskHubGrpcClient {
       throw new SerializationError(what, error);
     }
   }
+}
+
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }
 
 function timeout(what: string, instanceId: string, timeoutMs: number | undefined): WorkflowTimeoutError {

@@ -1,5 +1,6 @@
 // The one way worker, client and tests open a gRPC (HTTP/2) connection to a Durable Task sidecar.
 import type { SecureClientSessionOptions } from "node:http2";
+import { setTimeout as delay } from "node:timers/promises";
 import { type Client, Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { TaskHubSidecarService } from "./gen/orchestrator_service_pb.js";
@@ -185,22 +186,10 @@ function retryInterceptor(options: RetryOptions): Interceptor {
         const code = ConnectError.from(error).code;
         if (attempt >= maxAttempts || !codes.has(code) || req.signal.aborted) throw error;
         const backoff = Math.min(max, initial * multiplier ** (attempt - 1));
-        await sleep(backoff * (0.8 + Math.random() * 0.4), req.signal);
+        await delay(backoff * (0.8 + Math.random() * 0.4), undefined, { signal: req.signal }).catch(() => {});
       }
     }
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -259,7 +260,7 @@ export class TaskHubGrpcWorker {
         this.#setReady(false);
       }
       if (stopping.aborted) break;
-      await sleep(backoffMs(attempt, initialDelayMs, maxDelayMs), stopping);
+      await delay(backoffMs(attempt, initialDelayMs, maxDelayMs), undefined, { signal: stopping }).catch(() => {});
     }
   }
 
@@ -470,16 +471,4 @@ function endSpan(span: Span, result: WorkflowResult): void {
     span.setStatus({ code: SpanStatusCode.ERROR, message: completion.value.failureDetails?.errorMessage ?? "failed" });
   }
   span.end();
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
