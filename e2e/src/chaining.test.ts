@@ -1,8 +1,6 @@
-import { TaskHubGrpcClient } from "@dt/client";
 import { defineActivity, defineWorkflow } from "@dt/core";
-import { TaskHubGrpcWorker } from "@dt/worker";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeSidecars } from "./harness.js";
+import { expect, it } from "vitest";
+import { describeScenarios } from "./fixture.js";
 
 const hello = defineActivity("hello", (_ctx, name: string) => `Hello ${name}!`);
 const sequence = defineWorkflow("sequence", function* (ctx) {
@@ -12,24 +10,10 @@ const sequence = defineWorkflow("sequence", function* (ctx) {
   return out;
 });
 
-describeSidecars("chaining", (sidecar) => {
-  let worker: TaskHubGrpcWorker;
-  let client: TaskHubGrpcClient;
-  beforeAll(async () => {
-    worker = new TaskHubGrpcWorker({ address: sidecar().address, useEnvironment: false });
-    worker.addWorkflow(sequence).addActivity(hello);
-    await worker.start();
-    await worker.waitForReady({ timeoutMs: 10_000 });
-    client = new TaskHubGrpcClient({ address: sidecar().address, useEnvironment: false });
-  });
-  afterAll(async () => {
-    await worker?.stop();
-    client?.close();
-  });
-
+describeScenarios("chaining", { workflows: [sequence], activities: [hello] }, (fx) => {
   it("runs an activity chain to completion", async () => {
-    const id = await client.scheduleNewOrchestration(sequence);
-    const state = await client.waitForOrchestrationCompletion(id, { timeout: 20 });
+    const id = await fx.client.scheduleNewOrchestration(sequence);
+    const state = await fx.client.waitForOrchestrationCompletion(id, { timeout: 20 });
     expect(state.status).toBe("COMPLETED");
     expect(state.output).toEqual(["Hello Tokyo!", "Hello Seattle!", "Hello London!"]);
   });

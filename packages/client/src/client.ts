@@ -299,8 +299,12 @@ export class TaskHubGrpcClient {
         } catch (error) {
           const code = ConnectError.from(error).code;
           if (aborted(options.signal)) throw options.signal?.reason;
-          if (code === Code.DeadlineExceeded) throw timeout(what, instanceId, timeoutMs);
-          if (code !== Code.Unavailable) throw error;
+          // A sidecar may reset the long poll (CANCEL) as the deadline hits, before our own deadline fires.
+          const pastDeadline = deadline !== undefined && Date.now() >= deadline;
+          if (code === Code.DeadlineExceeded || (code === Code.Canceled && pastDeadline)) {
+            throw timeout(what, instanceId, timeoutMs);
+          }
+          if (code !== Code.Unavailable && code !== Code.Canceled) throw error;
           const pause = Math.min(2000, 50 * 2 ** attempt);
           await delay(pause, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => {});
         }

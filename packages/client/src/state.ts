@@ -38,7 +38,7 @@ export interface WorkflowState<O = unknown> {
   readonly scheduledStartAt: Date | undefined;
   readonly input: unknown;
   readonly output: O | undefined;
-  /** Custom status as the workflow set it (strings raw, other values as JSON text). */
+  /** Custom status as the workflow set it (strings raw, other values as JSON text); undefined when empty. */
   readonly customStatus: string | undefined;
   readonly failureDetails: FailureDetails | undefined;
   readonly serializedInput: string | undefined;
@@ -62,10 +62,10 @@ export function toWorkflowState<O>(wire: WireState, converter: DataConverter): W
     scheduledStartAt: date(wire.scheduledStartTimestamp),
     input: decodePayloadOrThrow(converter, wire.input, `the input of '${wire.instanceId}'`),
     output: decodePayloadOrThrow(converter, wire.output, `the output of '${wire.instanceId}'`) as O | undefined,
-    customStatus: wire.customStatus,
+    customStatus: wire.customStatus || undefined,
     failureDetails: wire.failureDetails === undefined ? undefined : failureDetailsFromProto(wire.failureDetails),
-    serializedInput: wire.input,
-    serializedOutput: wire.output,
+    serializedInput: wire.input || undefined,
+    serializedOutput: wire.output || undefined,
     parentInstanceId: wire.parentInstanceId,
     executionId: wire.executionId,
     tags: { ...wire.tags },
