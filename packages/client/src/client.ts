@@ -7,6 +7,7 @@ import {
   type Duration,
   durationMs,
   formatTraceParent,
+  InvalidStateError,
   jsonConverter,
   type Logger,
   SerializationError,
@@ -68,6 +69,7 @@ export class TaskHubGrpcClient {
   readonly #sidecar: SidecarClient;
   readonly #converter: DataConverter;
   readonly #logger: Logger;
+  #closed = false;
 
   constructor(options: ClientOptions = {}) {
     const connection = options.useEnvironment === false ? options : connectionFromEnv(process.env, options);
@@ -265,8 +267,8 @@ export class TaskHubGrpcClient {
     });
   }
 
-  /** Closes the connection. Calls after this fail. */
-  close(): void {
+  /** Closes the connection. Calls after this fail. */ close(): void {
+    this.#closed = true;
     this.#transport.close();
   }
 
@@ -278,41 +280,53 @@ export class TaskHubGrpcClient {
     const timeoutMs = options.timeout === undefined ? undefined : durationMs(options.timeout);
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     const request = { instanceId, getInputsAndOutputs: options.fetchPayloads ?? true };
-    return this.#call(`wait_for_workflow_${what}`, { instanceId }, async () => {
-      // Long polls; a dropped connection (sidecar restart) is retried until the deadline, like the Go client.
-      for (let attempt = 0; ; attempt++) {
-        if (aborted(options.signal)) throw options.signal?.reason;
-        const remaining = deadline === undefined ? undefined : deadline - Date.now();
-        if (remaining !== undefined && remaining <= 0) throw timeout(what, instanceId, timeoutMs);
-        const callOptions = {
-          ...(remaining === undefined ? {} : { timeoutMs: remaining }),
-          ...(options.signal === undefined ? {} : { signal: options.signal }),
-        };
-        try {
-          const res =
-            what === "start"
-              ? await this.#sidecar.waitForInstanceStart(request, callOptions)
-              : await this.#sidecar.waitForInstanceCompletion(request, callOptions);
-          if (!res.exists || res.workflowState === undefined)
-            throw new ConnectError("no such instance exists", Code.NotFound);
-          return toWorkflowState(res.workflowState, this.#converter);
-        } catch (error) {
-          const code = ConnectError.from(error).code;
+    return this.#call(
+      `wait_for_workflow_${what}`,
+      { instanceId },
+      async () => {
+        // Long polls; a dropped connection (sidecar restart) is retried until the deadline, like the Go client.
+        for (let attempt = 0; ; attempt++) {
           if (aborted(options.signal)) throw options.signal?.reason;
-          // A sidecar may reset the long poll (CANCEL) as the deadline hits, before our own deadline fires.
-          const pastDeadline = deadline !== undefined && Date.now() >= deadline;
-          if (code === Code.DeadlineExceeded || (code === Code.Canceled && pastDeadline)) {
-            throw timeout(what, instanceId, timeoutMs);
+          const remaining = deadline === undefined ? undefined : deadline - Date.now();
+          if (remaining !== undefined && remaining <= 0) throw timeout(what, instanceId, timeoutMs);
+          const callOptions = {
+            ...(remaining === undefined ? {} : { timeoutMs: remaining }),
+            ...(options.signal === undefined ? {} : { signal: options.signal }),
+          };
+          try {
+            const res =
+              what === "start"
+                ? await this.#sidecar.waitForInstanceStart(request, callOptions)
+                : await this.#sidecar.waitForInstanceCompletion(request, callOptions);
+            if (!res.exists || res.workflowState === undefined)
+              throw new ConnectError("no such instance exists", Code.NotFound);
+            return toWorkflowState(res.workflowState, this.#converter);
+          } catch (error) {
+            const code = ConnectError.from(error).code;
+            if (aborted(options.signal)) throw options.signal?.reason;
+            // A sidecar may reset the long poll (CANCEL) as the deadline hits, before our own deadline fires.
+            const pastDeadline = deadline !== undefined && Date.now() >= deadline;
+            if (code === Code.DeadlineExceeded || (code === Code.Canceled && pastDeadline)) {
+              throw timeout(what, instanceId, timeoutMs);
+            }
+            if (code !== Code.Unavailable && code !== Code.Canceled) throw error;
+            const pause = Math.min(2000, 50 * 2 ** attempt);
+            await delay(pause, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(
+              () => {},
+            );
           }
-          if (code !== Code.Unavailable && code !== Code.Canceled) throw error;
-          const pause = Math.min(2000, 50 * 2 ** attempt);
-          await delay(pause, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => {});
         }
-      }
-    });
+      },
+      options.signal,
+    );
   }
-
-  async #call<T>(operation: string, attributes: Record<string, string>, run: (span: Span) => Promise<T>): Promise<T> {
+  async #call<T>(
+    operation: string,
+    attributes: Record<string, string>,
+    run: (span: Span) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    if (this.#closed) throw new InvalidStateError("INVALID_STATE", `${operation}: the client is closed.`);
     const instanceId = attributes["instanceId"];
     return tracer.startActiveSpan(
       `${operation}`,
@@ -321,6 +335,7 @@ export class TaskHubGrpcClient {
         try {
           return await run(span);
         } catch (error) {
+          if (signal?.aborted === true && error === signal.reason) throw error; // the caller's own reason, untouched
           const typed = sidecarError(error, operation, instanceId);
           span.recordException(typed);
           span.setStatus({ code: SpanStatusCode.ERROR, message: typed.message });

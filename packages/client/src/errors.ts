@@ -31,7 +31,7 @@ export function sidecarError(error: unknown, call: string, instanceId?: string):
   if (/not yet completed|has not completed|is not in a terminal state/i.test(message)) {
     return new SidecarError(
       "WORKFLOW_NOT_COMPLETED",
-      Code[ce.code],
+      grpcName(ce.code),
       `${call}: '${id}' has not completed yet (${message}). Wait for completion or terminate it first.`,
       { cause: ce },
     );
@@ -53,7 +53,12 @@ export function sidecarError(error: unknown, call: string, instanceId?: string):
       },
     );
   }
-  return new SidecarError("SIDECAR_ERROR", Code[ce.code] ?? String(ce.code), `${call} failed: ${message}`, {
+  return new SidecarError("SIDECAR_ERROR", grpcName(ce.code), `${call} failed: ${message}`, {
     cause: ce,
   });
+}
+
+/** The gRPC status name (`PERMISSION_DENIED`), from connect's enum key (`PermissionDenied`). */
+function grpcName(code: Code): string {
+  return (Code[code] ?? String(code)).replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }

@@ -75,7 +75,9 @@ export class TaskHubGrpcWorker {
   readonly #transport: SidecarTransport;
   readonly #sidecar: SidecarClient;
   readonly #logger: Logger;
-  readonly #converter: DataConverter;
+  readonly #converter: DataConverter; /** Work items held per kind (running or queued); the stream is read only while the item's kind has room. */
+  readonly #admitted: Record<WorkItemKind, Slots>;
+  /** Work items running per kind. */
   readonly #slots: Record<WorkItemKind, Slots>;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #activityAborts = new Set<AbortController>();
@@ -93,10 +95,11 @@ export class TaskHubGrpcWorker {
     this.#sidecar = createSidecarClient(this.#transport);
     this.#logger = options.logger ?? silentLogger;
     this.#converter = options.converter ?? jsonConverter;
-    this.#slots = {
-      workflowRequest: new Slots(options.maxConcurrentWorkflows ?? 32),
-      activityRequest: new Slots(options.maxConcurrentActivities ?? 100),
-    };
+    const workflows = options.maxConcurrentWorkflows ?? 32;
+    const activities = options.maxConcurrentActivities ?? 100;
+    this.#slots = { workflowRequest: new Slots(workflows), activityRequest: new Slots(activities) };
+    // Twice the running limit may be held, so a saturated kind does not stop the other kind from being read.
+    this.#admitted = { workflowRequest: new Slots(2 * workflows), activityRequest: new Slots(2 * activities) };
   }
 
   /** Registers a workflow (a typed definition, or a function with its name taken from `name` or the function). */
@@ -139,6 +142,7 @@ export class TaskHubGrpcWorker {
   /** Resolves once the worker has a work-item stream open. */
   async waitForReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.#ready) return;
+    if (options.signal?.aborted === true) throw options.signal.reason;
     await new Promise<void>((resolve, reject) => {
       const timer =
         options.timeoutMs === undefined
@@ -188,7 +192,8 @@ export class TaskHubGrpcWorker {
         activities: this.#activityAborts.size,
       });
       for (const controller of this.#activityAborts) controller.abort(new Error("The worker is shutting down."));
-      await drained;
+      // Aborted activities are never reported; one that ignores its signal must not hold the shutdown hostage.
+      await Promise.race([drained, delay(1000)]);
     }
     this.#stream?.abort();
     await running;
@@ -231,21 +236,25 @@ export class TaskHubGrpcWorker {
           if (kind === undefined) {
             this.#logger.warn("ignoring a work item of a kind this worker does not know");
             continue;
-          }
-          // Backpressure: the next item is read only when a slot is free, so the sidecar keeps what we cannot take.
-          await this.#slots[kind].acquire();
+          } // Backpressure: the next item is read only when its kind has room, so the sidecar keeps what we cannot take.
+          await this.#admitted[kind].acquire();
           if (stopping.aborted) {
-            this.#slots[kind].release();
+            this.#admitted[kind].release();
             break;
           }
-          const work =
-            kind === "workflowRequest"
-              ? this.#runWorkflow(item.request.value, item.completionToken, cache, stream)
-              : this.#runActivity(item.request.value, item.completionToken);
+          const request = item.request;
+          const work = this.#slots[kind]
+            .acquire()
+            .then(() =>
+              request.case === "workflowRequest"
+                ? this.#runWorkflow(request.value, item.completionToken, cache, stream)
+                : this.#runActivity(request.value, item.completionToken),
+            );
           const tracked = work
             .catch((error: unknown) => this.#logger.error("work item failed unexpectedly", { error: String(error) }))
             .finally(() => {
               this.#slots[kind].release();
+              this.#admitted[kind].release();
               this.#inFlight.delete(tracked);
             });
           this.#inFlight.add(tracked);
@@ -283,14 +292,18 @@ export class TaskHubGrpcWorker {
       instanceId,
     );
     let result: WorkflowResult;
-    try {
-      result = executeWorkflow({ instanceId, pastEvents: past, newEvents: request.newEvents }, this.#registry, {
-        converter: this.#converter,
-        logger: this.#logger,
-      });
-    } catch (error) {
-      result = failedTurn(error);
-    }
+    if (request.newEvents.length === 0) {
+      this.#logger.warn("a workflow work item without new events; answering with no actions", { instanceId });
+      result = { actions: [], customStatus: undefined, version: undefined };
+    } else
+      try {
+        result = executeWorkflow({ instanceId, pastEvents: past, newEvents: request.newEvents }, this.#registry, {
+          converter: this.#converter,
+          logger: this.#logger,
+        });
+      } catch (error) {
+        result = failedTurn(error);
+      }
     const ended = result.actions.some((a) => a.workflowActionType.case === "completeWorkflow");
     cache.update(instanceId, token, past, ended);
     let response = create(WorkflowResponseSchema, {
