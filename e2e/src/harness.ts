@@ -1,11 +1,13 @@
 // Sidecar harness for every e2e suite: start a target on a free loopback port, wait until it answers,
-// stop it by PID, and print its logs when a test fails.
-import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+// stop it by PID, and print its logs when a test fails. Fault suites also kill it (SIGKILL) and restart it on the
+// same port and sqlite file; interop suites run Python peer scripts as child processes.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { accessSync, constants, existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
-import { delimiter, join } from "node:path";
-import { createSidecarClient } from "@dt/proto/transport";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createSidecarClient, createSidecarTransport } from "@dt/proto/transport";
 import { afterAll, afterEach, beforeAll, describe, it } from "vitest";
 
 export type E2ETarget = "go";
@@ -15,10 +17,24 @@ export interface RunningSidecar {
   readonly target: E2ETarget;
   /** `127.0.0.1:<port>` */
   readonly address: string;
+  readonly port: number;
+  /** The sqlite file it keeps its state in (durabletask-go `--db`); undefined for an in-memory database. */
+  readonly db: string | undefined;
   readonly pid: number;
   /** Everything the sidecar printed so far (the newest 256 KiB). */
   logs(): string;
+  /** SIGTERM, then SIGKILL after 5 s; resolves once the process has exited. */
   stop(): Promise<void>;
+  /** SIGKILL at once (a crash: no graceful shutdown); resolves once the process has exited. */
+  kill(): Promise<void>;
+}
+
+export interface SidecarOptions {
+  /** Listen on this loopback port (e.g. to restart in place); default: a free one. */
+  readonly port?: number;
+  /** Keep state in this sqlite file (created when missing); default: an in-memory database. */
+  readonly db?: string;
+  readonly readyTimeoutMs?: number;
 }
 
 /** The targets selected by `DT_E2E_TARGET` (comma-separated); all known targets when unset. */
@@ -67,6 +83,60 @@ export function unavailableReason(target: E2ETarget): string | undefined {
   }
 }
 
+const PY_PEER = "durabletask-dapr==0.17.4";
+const PY_INSTALL = `python3 -m venv ~/.dt/py && ~/.dt/py/bin/pip install ${PY_PEER}, or set DT_PYTHON`;
+
+/**
+ * The Python interpreter of the durabletask-dapr peer: $DT_PYTHON, else `~/.dt/py/bin/python`, else the venv
+ * `.ci/run` provisions (`~/.dt/py-durabletask-dapr-0.17.4/bin/python`).
+ */
+export function locatePython(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const explicit = env["DT_PYTHON"];
+  if (explicit !== undefined && explicit !== "") return explicit;
+  const home = env["HOME"] ?? homedir();
+  for (const venv of ["py", "py-durabletask-dapr-0.17.4"]) {
+    const candidate = join(home, ".dt", venv, "bin", "python");
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+let pythonReason: { value: string | undefined } | undefined;
+
+/** Why the Python peer cannot run here (no interpreter, or `import durabletask` fails), or undefined when it can. */
+export function pythonUnavailableReason(): string | undefined {
+  if (pythonReason !== undefined) return pythonReason.value;
+  const python = locatePython();
+  let value: string | undefined;
+  if (python === undefined) {
+    value = `no Python with ${PY_PEER} (${PY_INSTALL})`;
+  } else {
+    const probe = spawnSync(python, ["-c", "import durabletask"], { encoding: "utf8", timeout: 60_000 });
+    if (probe.error !== undefined) value = `${python} cannot run: ${probe.error.message} (${PY_INSTALL})`;
+    else if (probe.status !== 0) {
+      const last = probe.stderr.trim().split("\n").at(-1) ?? "";
+      value = `\`import durabletask\` fails in ${python}: ${last} (${PY_INSTALL})`;
+    }
+  }
+  pythonReason = { value };
+  return value;
+}
+
+/** e2e/python: the peer scripts the interop suites run. */
+export const PYTHON_SCRIPTS = join(dirname(fileURLToPath(import.meta.url)), "..", "python");
+
+/**
+ * Runs `e2e/python/<script>` with the peer's interpreter, unbuffered, with `DAPR_GRPC_ENDPOINT` set to `address`.
+ * Stop it with `stop()` (by PID).
+ */
+export function startPythonScript(script: string, args: readonly string[], address: string): ChildHandle {
+  const python = locatePython();
+  if (python === undefined) throw new Error(`Cannot run ${script}: ${pythonUnavailableReason()}.`);
+  return spawnLogged(python, ["-u", join(PYTHON_SCRIPTS, script), ...args], {
+    env: { ...process.env, DAPR_GRPC_ENDPOINT: address, PYTHONUNBUFFERED: "1" },
+  });
+}
+
 export async function freeLoopbackPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
@@ -79,25 +149,45 @@ export async function freeLoopbackPort(): Promise<number> {
   return address.port;
 }
 
-export async function startSidecar(target: E2ETarget, { readyTimeoutMs = 30_000 } = {}): Promise<RunningSidecar> {
+export async function startSidecar(target: E2ETarget, options: SidecarOptions = {}): Promise<RunningSidecar> {
+  const { readyTimeoutMs = 30_000 } = options;
   const reason = unavailableReason(target);
   if (reason !== undefined) throw new Error(`Cannot start the ${target} sidecar: ${reason}.`);
-  // A free port can be taken between probe and bind; a second attempt gets a new one.
+  // A free port can be taken between probe and bind; a second attempt gets a new one. A fixed port (a restart in
+  // place) is retried as it is, a little later, in case the previous process still holds it.
   for (let attempt = 1; ; attempt++) {
-    const port = await freeLoopbackPort();
-    const sidecar = spawnSidecar(target, port);
+    const port = options.port ?? (await freeLoopbackPort());
+    const sidecar = spawnSidecar(target, port, options.db);
     try {
       await waitUntilReady(sidecar, readyTimeoutMs);
       return sidecar;
     } catch (error) {
       await sidecar.stop();
-      if (attempt >= 3 || !/address already in use/i.test(sidecar.logs())) {
+      const inUse = /address already in use/i.test(sidecar.logs());
+      if (attempt >= (options.port === undefined ? 3 : 10) || !inUse) {
         throw new Error(
           `${target} sidecar did not become ready: ${String(error)}\n--- sidecar logs ---\n${sidecar.logs()}`,
         );
       }
+      if (options.port !== undefined) await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
     }
   }
+}
+
+/**
+ * Starts a new sidecar on the same port and sqlite file as `previous` (stopping `previous` first if it still runs),
+ * so clients and workers that knew the old address reconnect to it and find the same instances.
+ */
+export async function restartSidecar(
+  previous: RunningSidecar,
+  options: Omit<SidecarOptions, "port" | "db"> = {},
+): Promise<RunningSidecar> {
+  await previous.stop();
+  return startSidecar(previous.target, {
+    ...options,
+    port: previous.port,
+    ...(previous.db === undefined ? {} : { db: previous.db }),
+  });
 }
 
 const LOG_LIMIT = 256 * 1024;
@@ -107,89 +197,224 @@ process.once("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
-function spawnSidecar(target: E2ETarget, port: number): RunningSidecar & { exited: Promise<number | null> } {
+function spawnSidecar(
+  target: E2ETarget,
+  port: number,
+  db: string | undefined,
+): RunningSidecar & { exited: Promise<number | null> } {
   const binary = locateDurableTaskGo() as string;
-  // No --db: durabletask-go then uses an in-memory sqlite database.
-  const child = spawn(binary, ["--host", "127.0.0.1", "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+  // Without --db durabletask-go uses an in-memory sqlite database.
+  const args = ["--host", "127.0.0.1", "--port", String(port), ...(db === undefined ? [] : ["--db", db])];
+  const proc = spawnLogged(binary, args);
+  return {
+    target,
+    address: `127.0.0.1:${port}`,
+    port,
+    db,
+    pid: proc.pid,
+    exited: proc.exited,
+    logs: proc.logs,
+    stop: proc.stop,
+    kill: proc.kill,
+  };
+}
+
+/** A child process this harness started: its output is kept, and it is ended by its PID only. */
+export interface ChildHandle {
+  readonly pid: number;
+  /** Resolves with the exit code (null when a signal ended it or it never started). */
+  readonly exited: Promise<number | null>;
+  /** stdout and stderr so far, interleaved (the newest 256 KiB). */
+  logs(): string;
+  /** Resolves once the output matches `pattern`; rejects when the process exits first or after `timeoutMs`. */
+  waitForOutput(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  /** SIGTERM, then SIGKILL after `graceMs` (default 5 s); resolves once the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL; resolves once the process has exited. */
+  kill(): Promise<void>;
+}
+
+/** Spawns `command` with piped output, remembered so that it is killed if the test process exits first. */
+export function spawnLogged(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): ChildHandle {
+  const child = spawn(command, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
   running.add(child);
   let log = "";
+  const listeners = new Set<() => void>();
   const append = (chunk: Buffer) => {
     log += chunk.toString("utf8");
     if (log.length > LOG_LIMIT) log = log.slice(-LOG_LIMIT);
+    for (const listener of listeners) listener();
   };
   child.stdout?.on("data", append);
   child.stderr?.on("data", append);
+  let done = false;
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code) => {
       running.delete(child);
+      done = true;
       resolve(code);
     });
     child.once("error", (error) => {
       append(Buffer.from(`spawn error: ${error.message}\n`));
       running.delete(child);
+      done = true;
       resolve(null);
     });
   });
+  const alive = () => !done && child.exitCode === null && child.signalCode === null && child.pid !== undefined;
   return {
-    target,
-    address: `127.0.0.1:${port}`,
     pid: child.pid ?? -1,
     exited,
     logs: () => log,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    waitForOutput(pattern, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = log.match(pattern);
+          if (match === null) return;
+          finish();
+          resolve(match);
+        };
+        const timer = setTimeout(() => {
+          finish();
+          reject(new Error(`no output matching ${pattern} within ${timeoutMs} ms\n--- output ---\n${log}`));
+        }, timeoutMs);
+        const finish = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        void exited.then((code) => {
+          if (!listeners.has(check)) return;
+          check();
+          if (!listeners.has(check)) return;
+          finish();
+          reject(new Error(`exited (code ${code}) before printing ${pattern}\n--- output ---\n${log}`));
+        });
+        check();
+      });
+    },
+    async stop(graceMs = 5_000) {
+      if (!alive()) return;
       child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
       await exited;
       clearTimeout(timer);
+    },
+    async kill() {
+      if (!alive()) return;
+      child.kill("SIGKILL");
+      await exited;
     },
   };
 }
 
 async function waitUntilReady(sidecar: RunningSidecar & { exited: Promise<number | null> }, timeoutMs: number) {
-  const client = createSidecarClient({ address: sidecar.address, defaultTimeoutMs: 1_000 });
+  // Its own connection, closed when done: it must not outlive a sidecar that is later killed and restarted.
+  const transport = createSidecarTransport({ address: sidecar.address, defaultTimeoutMs: 1_000 });
+  const client = createSidecarClient(transport);
   const deadline = Date.now() + timeoutMs;
   let exitCode: number | null | undefined;
   void sidecar.exited.then((code) => {
     exitCode = code;
   });
-  for (;;) {
-    if (exitCode !== undefined) throw new Error(`exited early with code ${exitCode}`);
-    try {
-      await client.hello({});
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`no answer to Hello within ${timeoutMs} ms: ${String(error)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    for (;;) {
+      if (exitCode !== undefined) throw new Error(`exited early with code ${exitCode}`);
+      try {
+        await client.hello({});
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`no answer to Hello within ${timeoutMs} ms: ${String(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     }
+  } finally {
+    transport.close();
   }
 }
 
 const unreachable = (): RunningSidecar => {
   throw new Error("a skipped suite has no sidecar");
 };
-const isCI = () => ["true", "1"].includes((process.env["CI"] ?? "").toLowerCase());
+export const isCI = () => ["true", "1"].includes((process.env["CI"] ?? "").toLowerCase());
+
+export interface TargetRequirements {
+  /** Something else the suite needs besides the sidecar: why it is missing, or undefined when it is there. */
+  readonly requires?: () => string | undefined;
+  /** What `requires` checks, for the CI failure's test name (e.g. "the Python peer"). Default "its prerequisites". */
+  readonly requirement?: string;
+}
+
+/**
+ * Declares `body` once per selected target without starting anything (for suites that manage their own sidecars,
+ * e.g. to kill and restart them). Same skipping rules as `describeSidecars`: outside CI a target that cannot run
+ * here, or a missing requirement, is reported as skipped with its reason in the suite name; under CI=true it is
+ * one failing test instead.
+ */
+export function describeTargets(
+  name: string,
+  body: (target: E2ETarget) => void,
+  requirements: TargetRequirements = {},
+): void {
+  for (const target of selectedTargets()) {
+    if (!declareUnavailable(name, target, requirements, () => body(target))) {
+      describe(`${name} [${target}]`, () => body(target));
+    }
+  }
+}
+
+/**
+ * When `target` (or a requirement) is missing, declares the suite as skipped (its tests listed, none run) or, under
+ * CI=true, as one failing test; returns true when it did.
+ */
+function declareUnavailable(
+  name: string,
+  target: E2ETarget,
+  requirements: TargetRequirements,
+  skippedBody: () => void,
+): boolean {
+  const sidecarReason = unavailableReason(target);
+  const reason = sidecarReason ?? requirements.requires?.();
+  if (reason === undefined) return false;
+  const what =
+    sidecarReason !== undefined ? `the ${target} sidecar` : (requirements.requirement ?? "its prerequisites");
+  // Outside CI: reported as skipped with the reason in its name. Under CI=true: one failing test saying why.
+  if (isCI()) {
+    describe(`${name} [${target}]`, () => {
+      it(`needs ${what}`, () => {
+        throw new Error(`CI=true requires ${what}: ${reason}.`);
+      });
+    });
+  } else {
+    describe.skipIf(true)(`${name} [${target}] — skipped: ${reason}`, skippedBody);
+  }
+  return true;
+}
+
+/** Writes a sidecar's (or peer's) logs to stderr; for afterEach hooks of failed tests. */
+export function printLogs(label: string, logs: string): void {
+  process.stderr.write(`\n--- ${label} ---\n${logs}\n`);
+}
 
 /**
  * Declares `body` once per selected target, each with its own sidecar. Outside CI a target that cannot run
  * here is reported as skipped with its reason in the suite name; under CI=true it fails instead.
  */
-export function describeSidecars(name: string, body: (sidecar: () => RunningSidecar) => void): void {
+export function describeSidecars(
+  name: string,
+  body: (sidecar: () => RunningSidecar) => void,
+  requirements: TargetRequirements = {},
+): void {
   for (const target of selectedTargets()) {
-    const reason = unavailableReason(target);
-    if (reason !== undefined) {
-      // Outside CI: reported as skipped with the reason in its name. Under CI=true: one failing test saying why.
-      if (isCI()) {
-        describe(`${name} [${target}]`, () => {
-          it(`needs the ${target} sidecar`, () => {
-            throw new Error(`CI=true requires the ${target} target: ${reason}.`);
-          });
-        });
-      } else {
-        describe.skipIf(true)(`${name} [${target}] — skipped: ${reason}`, () => body(unreachable));
-      }
-      continue;
-    }
+    if (declareUnavailable(name, target, requirements, () => body(unreachable))) continue;
     describe(`${name} [${target}]`, () => {
       let sidecar: RunningSidecar | undefined;
       beforeAll(async () => {

@@ -350,13 +350,17 @@ describe("getOrchestrationState", () => {
     expect(state?.isTerminal).toBe(terminal);
   });
 
-  it("reports an undecodable payload as SERIALIZATION_FAILED", async () => {
+  it("still shows a state whose payload the converter cannot read, with the raw text kept", async () => {
     const s = await sidecar({
-      getInstance: (req) => found(wireState({ instanceId: req.instanceId, output: "{not json" })),
+      getInstance: (req) =>
+        found(
+          wireState({ instanceId: req.instanceId, input: "{not json", workflowStatus: OrchestrationStatus.FAILED }),
+        ),
     });
-    await expect(clientFor(s).getOrchestrationState("broken")).rejects.toMatchObject({
-      code: "SERIALIZATION_FAILED",
-    });
+    const state = await clientFor(s).getOrchestrationState("broken");
+    expect(state?.status).toBe("FAILED");
+    expect(state?.input).toBeUndefined();
+    expect(state?.serializedInput).toBe("{not json");
   });
 });
 

@@ -1,4 +1,4 @@
-import { type DataConverter, decodePayloadOrThrow, type FailureDetails, failureDetailsFromProto } from "@dt/core";
+import { type DataConverter, decodePayload, type FailureDetails, failureDetailsFromProto } from "@dt/core";
 import { OrchestrationStatus, type WorkflowState as WireState } from "@dt/proto";
 
 /** A workflow instance's status, by its protocol name. */
@@ -36,7 +36,9 @@ export interface WorkflowState<O = unknown> {
   readonly startedAt: Date | undefined;
   readonly completedAt: Date | undefined;
   readonly scheduledStartAt: Date | undefined;
+  /** Decoded input; undefined when absent or unreadable by the converter (the raw text is in `serializedInput`). */
   readonly input: unknown;
+  /** Decoded output; undefined when absent or unreadable by the converter (the raw text is in `serializedOutput`). */
   readonly output: O | undefined;
   /** Custom status as the workflow set it (strings raw, other values as JSON text); undefined when empty. */
   readonly customStatus: string | undefined;
@@ -60,8 +62,8 @@ export function toWorkflowState<O>(wire: WireState, converter: DataConverter): W
     startedAt: date(wire.startedAt),
     completedAt: date(wire.completedTimestamp),
     scheduledStartAt: date(wire.scheduledStartTimestamp),
-    input: decodePayloadOrThrow(converter, wire.input, `the input of '${wire.instanceId}'`),
-    output: decodePayloadOrThrow(converter, wire.output, `the output of '${wire.instanceId}'`) as O | undefined,
+    input: decodeOrUndefined(converter, wire.input),
+    output: decodeOrUndefined(converter, wire.output) as O | undefined,
     customStatus: wire.customStatus || undefined,
     failureDetails: wire.failureDetails === undefined ? undefined : failureDetailsFromProto(wire.failureDetails),
     serializedInput: wire.input || undefined,
@@ -75,4 +77,13 @@ export function toWorkflowState<O>(wire: WireState, converter: DataConverter): W
 function date(ts: { seconds: bigint; nanos: number } | undefined): Date | undefined {
   if (ts === undefined || (ts.seconds === 0n && ts.nanos === 0)) return undefined;
   return new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000));
+}
+
+/** A state is worth showing even when a payload is not valid for the converter (e.g. written by another SDK). */
+function decodeOrUndefined(converter: DataConverter, text: string | undefined): unknown {
+  try {
+    return decodePayload(converter, text);
+  } catch {
+    return undefined;
+  }
 }

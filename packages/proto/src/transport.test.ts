@@ -204,3 +204,14 @@ describe("unary retries and the API token", () => {
     expect(calls).toBe(1); // INVALID_ARGUMENT is not retryable
   });
 });
+
+describe("connection loss", () => {
+  it("reports a connection dropped mid-call as UNAVAILABLE, so it is retryable", async () => {
+    const server = http2.createServer();
+    server.on("stream", (stream) => stream.session?.destroy());
+    const port = await listen(server);
+    const client = createSidecarClient({ address: `127.0.0.1:${port}` });
+    const err = await client.hello({}).catch((e: unknown) => e);
+    expect(ConnectError.from(err).code).toBe(Code.Unavailable);
+  });
+});

@@ -111,6 +111,7 @@ export function createSidecarTransport(options: SidecarConnectionOptions = {}): 
   };
   if (Object.keys(metadata).length > 0) interceptors.unshift(metadataInterceptor(metadata));
   if (options.retry !== undefined) interceptors.unshift(retryInterceptor(options.retry));
+  interceptors.push(connectionLossInterceptor);
   const keepalive = options.keepalive;
   const sessions = new Http2SessionManager(
     baseUrl,
@@ -170,6 +171,23 @@ function tlsNodeOptions(tls: TlsOptions): SecureClientSessionOptions {
 function pem(value: string | Uint8Array): string | Buffer {
   return typeof value === "string" ? value : Buffer.from(value);
 }
+
+const CONNECTION_LOST =
+  /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|stream closed with error code (CANCEL|REFUSED_STREAM)|session (destroyed|closed)|GOAWAY|socket hang up/i;
+
+/**
+ * A connection that drops mid-call surfaces from Node as ABORTED, CANCELED or INTERNAL; gRPC calls that
+ * UNAVAILABLE (retryable), so retries and reconnect logic treat a sidecar restart the same way everywhere.
+ */
+const connectionLossInterceptor: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (error) {
+    const ce = ConnectError.from(error);
+    if (req.signal.aborted || ce.code === Code.Unavailable || !CONNECTION_LOST.test(ce.rawMessage)) throw error;
+    throw new ConnectError(ce.rawMessage, Code.Unavailable, ce.metadata, undefined, ce);
+  }
+};
 
 function retryInterceptor(options: RetryOptions): Interceptor {
   const maxAttempts = Math.max(1, options.maxAttempts ?? 4);
