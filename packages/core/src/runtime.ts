@@ -99,8 +99,6 @@ export class RuntimeContext implements WorkflowContext {
   readonly #options: RuntimeOptions;
   #nowMs = 0;
   #nowTimestamp: Timestamp | undefined;
-  /** `#nowTimestamp` as the Dapr Python GUID name format wants it, computed once per time change. */
-  #nowIso: string | undefined;
   #sequence = 0;
   #guidCounter = 0;
   /** Actions taken and not yet confirmed by history. Insertion order is id order. */
@@ -339,11 +337,11 @@ export class RuntimeContext implements WorkflowContext {
 
   /** Takes the next GUID counter tick now; hashes only if the value is ever read (most calls are only replayed). */
   #deferredGuid(): () => string {
-    if (this.#nowIso === undefined) this.#nowIso = pythonIsoFormat(this.#nowTimestamp);
-    const name = `${this.instanceId}_${this.#nowIso}_${this.#guidCounter++}`;
+    const time = this.#nowTimestamp;
+    const counter = this.#guidCounter++;
     let guid: string | undefined;
     return () => {
-      if (guid === undefined) guid = daprGuid(name);
+      if (guid === undefined) guid = daprGuid(`${this.instanceId}_${pythonIsoFormat(time)}_${counter}`);
       return guid;
     };
   }
@@ -802,7 +800,6 @@ export class RuntimeContext implements WorkflowContext {
 
   #setTime(ts: Timestamp): void {
     this.#nowTimestamp = ts;
-    this.#nowIso = undefined;
     this.#nowMs = Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000);
   }
 

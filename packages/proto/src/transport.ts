@@ -1,9 +1,8 @@
 // The one way worker, client and tests open a gRPC (HTTP/2) connection to a Durable Task sidecar.
 import type { SecureClientSessionOptions } from "node:http2";
-import { setTimeout as delay } from "node:timers/promises";
-import { type Client, Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { type Client, Code, createClient, type Transport } from "@connectrpc/connect";
 import { TaskHubSidecarService } from "./gen/orchestrator_service_pb.js";
+import { type ClosableTransport, createHttp2Transport } from "./grpc-http2.js";
 
 /** The Durable Task default (durabletask-go, Dapr's `--dapr-grpc-port` in tests). */
 export const DEFAULT_SIDECAR_ADDRESS = "localhost:4001";
@@ -49,7 +48,6 @@ export interface SidecarConnectionOptions {
   readonly maxReceiveMessageBytes?: number;
   /** Largest message sent to the sidecar, in bytes. */
   readonly maxSendMessageBytes?: number;
-  readonly interceptors?: readonly Interceptor[];
   /** Sent as `dapr-api-token` on every call. */
   readonly apiToken?: string;
   /** Retry unary calls that fail with a retryable code (streams are never retried here). Off unless set. */
@@ -94,51 +92,34 @@ export function parseSidecarAddress(address: string): SidecarAddress {
   return { host, port, secure, baseUrl: `${secure ? "https" : "http"}://${host}:${port}` };
 }
 
-/** A connect transport that can also be closed (ends its HTTP/2 session). */
-export interface SidecarTransport extends Transport {
-  close(): void;
-}
+/** A connect transport that can also be closed (ends its HTTP/2 session; a later call opens a new one). */
+export type SidecarTransport = ClosableTransport;
 
-/** Opens a connect gRPC transport over HTTP/2. Connections are made lazily, on the first call. */
+/** Opens a gRPC transport over HTTP/2. Connections are made lazily, on the first call. */
 export function createSidecarTransport(options: SidecarConnectionOptions = {}): SidecarTransport {
   const parsed = parseSidecarAddress(options.address ?? DEFAULT_SIDECAR_ADDRESS);
   const secure = options.tls === undefined ? parsed.secure : options.tls !== false;
-  const baseUrl = `${secure ? "https" : "http"}://${parsed.host}:${parsed.port}`;
-  const interceptors = [...(options.interceptors ?? [])];
-  const metadata = {
-    ...options.metadata,
-    ...(options.apiToken === undefined ? {} : { "dapr-api-token": options.apiToken }),
-  };
-  if (Object.keys(metadata).length > 0) interceptors.unshift(metadataInterceptor(metadata));
-  if (options.retry !== undefined) interceptors.unshift(retryInterceptor(options.retry));
-  interceptors.push(connectionLossInterceptor);
-  const keepalive = options.keepalive;
-  const sessions = new Http2SessionManager(
-    baseUrl,
-    keepalive === undefined
+  const retry = options.retry;
+  return createHttp2Transport({
+    baseUrl: `${secure ? "https" : "http"}://${parsed.host}:${parsed.port}`,
+    headers: { ...options.metadata, ...(options.apiToken === undefined ? {} : { "dapr-api-token": options.apiToken }) },
+    defaultTimeoutMs: options.defaultTimeoutMs,
+    maxReceiveMessageBytes: options.maxReceiveMessageBytes,
+    maxSendMessageBytes: options.maxSendMessageBytes,
+    ...(secure && typeof options.tls === "object" ? { sessionOptions: tlsNodeOptions(options.tls) } : {}),
+    ...(options.keepalive === undefined ? {} : { keepalive: options.keepalive }),
+    ...(retry === undefined
       ? {}
       : {
-          pingIntervalMs: keepalive.intervalMs,
-          pingIdleConnection: keepalive.permitWithoutCalls ?? false,
-          ...(keepalive.timeoutMs === undefined ? {} : { pingTimeoutMs: keepalive.timeoutMs }),
-        },
-    secure && typeof options.tls === "object" ? tlsNodeOptions(options.tls) : {},
-  );
-  const transport = createGrpcTransport({
-    baseUrl,
-    interceptors,
-    sessionManager: sessions,
-    ...(options.maxReceiveMessageBytes === undefined ? {} : { readMaxBytes: options.maxReceiveMessageBytes }),
-    ...(options.maxSendMessageBytes === undefined ? {} : { writeMaxBytes: options.maxSendMessageBytes }),
+          retry: {
+            maxAttempts: Math.max(1, retry.maxAttempts ?? 4),
+            initialBackoffMs: retry.initialBackoffMs ?? 100,
+            maxBackoffMs: retry.maxBackoffMs ?? 1000,
+            backoffMultiplier: retry.backoffMultiplier ?? 2,
+            retryableCodes: new Set(retry.retryableCodes ?? [Code.Unavailable, Code.DeadlineExceeded]),
+          },
+        }),
   });
-  const defaultTimeoutMs = options.defaultTimeoutMs;
-  return {
-    // connect's own defaultTimeoutMs would also cut the long-lived GetWorkItems stream, so apply it to unary calls only.
-    unary: (method, signal, timeoutMs, header, input, contextValues) =>
-      transport.unary(method, signal, timeoutMs ?? defaultTimeoutMs, header, input, contextValues),
-    stream: transport.stream.bind(transport),
-    close: () => sessions.abort(),
-  };
 }
 
 export type SidecarClient = Client<typeof TaskHubSidecarService>;
@@ -147,16 +128,6 @@ export type SidecarClient = Client<typeof TaskHubSidecarService>;
 export function createSidecarClient(options: SidecarConnectionOptions | Transport = {}): SidecarClient {
   const transport = "unary" in options ? options : createSidecarTransport(options);
   return createClient(TaskHubSidecarService, transport);
-}
-
-function metadataInterceptor(metadata: Readonly<Record<string, string>>): Interceptor {
-  const entries = Object.entries(metadata);
-  return (next) => (req) => {
-    for (const [key, value] of entries) {
-      if (!req.header.has(key)) req.header.set(key, value);
-    }
-    return next(req);
-  };
 }
 
 function tlsNodeOptions(tls: TlsOptions): SecureClientSessionOptions {
@@ -172,43 +143,7 @@ function pem(value: string | Uint8Array): string | Buffer {
   return typeof value === "string" ? value : Buffer.from(value);
 }
 
-const CONNECTION_LOST =
-  /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|stream closed with error code (CANCEL|REFUSED_STREAM)|session (destroyed|closed)|GOAWAY|socket hang up/i;
-
-/**
- * A connection that drops mid-call surfaces from Node as ABORTED, CANCELED or INTERNAL; gRPC calls that
- * UNAVAILABLE (retryable), so retries and reconnect logic treat a sidecar restart the same way everywhere.
- */
-const connectionLossInterceptor: Interceptor = (next) => async (req) => {
-  try {
-    return await next(req);
-  } catch (error) {
-    const ce = ConnectError.from(error);
-    if (req.signal.aborted || ce.code === Code.Unavailable || !CONNECTION_LOST.test(ce.rawMessage)) throw error;
-    throw new ConnectError(ce.rawMessage, Code.Unavailable, ce.metadata, undefined, ce);
-  }
-};
-
-function retryInterceptor(options: RetryOptions): Interceptor {
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 4);
-  const initial = options.initialBackoffMs ?? 100;
-  const max = options.maxBackoffMs ?? 1000;
-  const multiplier = options.backoffMultiplier ?? 2;
-  const codes = new Set(options.retryableCodes ?? [Code.Unavailable, Code.DeadlineExceeded]);
-  return (next) => async (req) => {
-    if (req.stream) return next(req);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await next(req);
-      } catch (error) {
-        const code = ConnectError.from(error).code;
-        if (attempt >= maxAttempts || !codes.has(code) || req.signal.aborted) throw error;
-        const backoff = Math.min(max, initial * multiplier ** (attempt - 1));
-        await delay(backoff * (0.8 + Math.random() * 0.4), undefined, { signal: req.signal }).catch(() => {});
-      }
-    }
-  };
-}
+/ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|stream closed with error code (CANCEL|REFUSED_STREAM)|session (destroyed|closed)|GOAWAY|socket hang up/i;
 
 /**
  * Connection options from the environment, as the Dapr SDKs read it. `overrides` win. Address order:

@@ -6,6 +6,11 @@ export class Slots {
   constructor(size: number) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`concurrency must be an integer >= 1; got ${size}`);
     this.#free = size;
+  } /** Takes a slot if one is free right now. */
+  tryAcquire(): boolean {
+    if (this.#free === 0) return false;
+    this.#free--;
+    return true;
   }
 
   acquire(): Promise<void> {

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type ActivityDefinition,
@@ -22,8 +22,10 @@ import {
 import {
   type ActivityRequest,
   ActivityResponseSchema,
+  GetWorkItemsRequestSchema,
   type HistoryEvent,
   OrchestrationStatus,
+  TaskHubSidecarService,
   WorkerCapability,
   type WorkflowRequest,
   type WorkflowResponse,
@@ -91,7 +93,11 @@ export class TaskHubGrpcWorker {
 
   constructor(options: WorkerOptions = {}) {
     this.#options = options.useEnvironment === false ? options : connectionFromEnv(process.env, options);
-    this.#transport = createSidecarTransport(this.#options);
+    // The transport refuses to send a message over the limit (RESOURCE_EXHAUSTED); results are checked that way.
+    this.#transport = createSidecarTransport({
+      ...this.#options,
+      maxSendMessageBytes: options.maxResponseBytes ?? options.maxSendMessageBytes ?? 4 * 1024 * 1024,
+    });
     this.#sidecar = createSidecarClient(this.#transport);
     this.#logger = options.logger ?? silentLogger;
     this.#converter = options.converter ?? jsonConverter;
@@ -218,10 +224,20 @@ export class TaskHubGrpcWorker {
       let keepalive: NodeJS.Timeout | undefined;
       try {
         await this.#sidecar.hello({}, { signal: stream.signal, timeoutMs: 10_000 });
-        const items = this.#sidecar.getWorkItems(
-          { capabilities: stateful ? [WorkerCapability.STATEFUL_HISTORY] : [] },
-          { signal: stream.signal },
+        // Read straight from the transport: connect's client wraps every streamed message in extra async machinery.
+        const request = create(GetWorkItemsRequestSchema, {
+          capabilities: stateful ? [WorkerCapability.STATEFUL_HISTORY] : [],
+        });
+        const response = await this.#transport.stream(
+          TaskHubSidecarService.method.getWorkItems,
+          stream.signal,
+          undefined,
+          undefined,
+          (async function* () {
+            yield request;
+          })(),
         );
+        const items = response.message;
         this.#setReady(true);
         attempt = 0;
         this.#logger.info("connected to the sidecar", { address: this.#options.address ?? "localhost:4001" });
@@ -236,21 +252,20 @@ export class TaskHubGrpcWorker {
           if (kind === undefined) {
             this.#logger.warn("ignoring a work item of a kind this worker does not know");
             continue;
-          } // Backpressure: the next item is read only when its kind has room, so the sidecar keeps what we cannot take.
-          await this.#admitted[kind].acquire();
+          }
+          // Backpressure: the next item is read only when its kind has room, so the sidecar keeps what we cannot take.
+          if (!this.#admitted[kind].tryAcquire()) await this.#admitted[kind].acquire();
           if (stopping.aborted) {
             this.#admitted[kind].release();
             break;
           }
-          const request = item.request;
-          const work = this.#slots[kind]
-            .acquire()
-            .then(() =>
-              request.case === "workflowRequest"
-                ? this.#runWorkflow(request.value, item.completionToken, cache, stream)
-                : this.#runActivity(request.value, item.completionToken),
-            );
-          const tracked = work
+          const work = item.request;
+          const run = () =>
+            work.case === "workflowRequest"
+              ? this.#runWorkflow(work.value, item.completionToken, cache, stream)
+              : this.#runActivity(work.value, item.completionToken);
+          const started = this.#slots[kind].tryAcquire() ? run() : this.#slots[kind].acquire().then(run);
+          const tracked = started
             .catch((error: unknown) => this.#logger.error("work item failed unexpectedly", { error: String(error) }))
             .finally(() => {
               this.#slots[kind].release();
@@ -306,27 +321,13 @@ export class TaskHubGrpcWorker {
       }
     const ended = result.actions.some((a) => a.workflowActionType.case === "completeWorkflow");
     cache.update(instanceId, token, past, ended);
-    let response = create(WorkflowResponseSchema, {
+    const response = create(WorkflowResponseSchema, {
       instanceId,
       actions: result.actions,
       completionToken: token,
       ...(result.customStatus === undefined ? {} : { customStatus: result.customStatus }),
       ...(result.version === undefined ? {} : { version: result.version }),
     });
-    const size = toBinary(WorkflowResponseSchema, response).length;
-    const limit = this.#options.maxResponseBytes ?? 4 * 1024 * 1024;
-    if (size > limit) {
-      this.#logger.error("workflow response too large; failing the workflow", { instanceId, size, limit });
-      response = create(WorkflowResponseSchema, {
-        instanceId,
-        completionToken: token,
-        actions: failedTurn(
-          new Error(
-            `The workflow's response (${size} bytes) exceeds the limit of ${limit} bytes; send smaller payloads.`,
-          ),
-        ).actions,
-      });
-    }
     endSpan(span, result);
     await this.#completeWorkflow(response);
   }
@@ -341,25 +342,43 @@ export class TaskHubGrpcWorker {
     return res.events;
   }
 
+  /** Sends a turn's result; one too large to send is replaced by a failure, so the instance is not stuck. */
   async #completeWorkflow(response: WorkflowResponse): Promise<void> {
     try {
-      if (this.#completeWorkflowTask) {
-        try {
-          await this.#sidecar.completeWorkflowTask(response);
-          return;
-        } catch (error) {
-          if (ConnectError.from(error).code !== Code.Unimplemented) throw error;
-          this.#completeWorkflowTask = false;
-        }
-      }
-      await this.#sidecar.completeOrchestratorTask(response);
+      await this.#sendWorkflowResponse(response);
     } catch (error) {
+      const ce = ConnectError.from(error);
+      if (ce.code === Code.ResourceExhausted) {
+        this.#logger.error("workflow response too large; failing the workflow", { instanceId: response.instanceId });
+        const failure = failedTurn(
+          new Error(`The workflow's response is too large: ${ce.rawMessage}. Send smaller payloads.`),
+        );
+        const replacement = create(WorkflowResponseSchema, {
+          instanceId: response.instanceId,
+          completionToken: response.completionToken,
+          actions: failure.actions,
+        });
+        return this.#completeWorkflow(replacement);
+      }
       // The turn is redelivered when the stream reconnects; nothing is lost.
       this.#logger.warn("could not deliver a workflow result", {
         instanceId: response.instanceId,
         error: String(error),
       });
     }
+  }
+
+  async #sendWorkflowResponse(response: WorkflowResponse): Promise<void> {
+    if (this.#completeWorkflowTask) {
+      try {
+        await this.#sidecar.completeWorkflowTask(response);
+        return;
+      } catch (error) {
+        if (ConnectError.from(error).code !== Code.Unimplemented) throw error;
+        this.#completeWorkflowTask = false;
+      }
+    }
+    await this.#sidecar.completeOrchestratorTask(response);
   }
 
   async #runActivity(request: ActivityRequest, token: string): Promise<void> {
@@ -385,29 +404,32 @@ export class TaskHubGrpcWorker {
         });
         return;
       }
-      let response = create(ActivityResponseSchema, {
+      const response = create(ActivityResponseSchema, {
         instanceId,
         taskId: request.taskId,
         completionToken: token,
         ...(outcome.result === undefined ? {} : { result: outcome.result }),
         ...(outcome.failureDetails === undefined ? {} : { failureDetails: outcome.failureDetails }),
       });
-      const limit = this.#options.maxResponseBytes ?? 4 * 1024 * 1024;
-      const size = toBinary(ActivityResponseSchema, response).length;
-      if (size > limit) {
-        response = create(ActivityResponseSchema, {
-          instanceId,
-          taskId: request.taskId,
-          completionToken: token,
-          failureDetails: toFailureDetails(
-            new Error(`Activity '${request.name}' returned ${size} bytes, over the limit of ${limit} bytes.`),
-          ),
-        });
-      }
       if (response.failureDetails !== undefined) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: response.failureDetails.errorMessage });
       }
-      await this.#sidecar.completeActivityTask(response);
+      try {
+        await this.#sidecar.completeActivityTask(response);
+      } catch (error) {
+        const ce = ConnectError.from(error);
+        if (ce.code !== Code.ResourceExhausted) throw error;
+        // Too large to send: report a failure instead, so the workflow is not left waiting.
+        const tooLarge = new Error(`Activity '${request.name}' returned too much data: ${ce.rawMessage}.`);
+        await this.#sidecar.completeActivityTask(
+          create(ActivityResponseSchema, {
+            instanceId,
+            taskId: request.taskId,
+            completionToken: token,
+            failureDetails: toFailureDetails(tooLarge),
+          }),
+        );
+      }
     } catch (error) {
       this.#logger.warn("could not deliver an activity result", {
         instanceId,
@@ -421,7 +443,8 @@ export class TaskHubGrpcWorker {
   }
 
   #startSpan(name: string, past: HistoryEvent[], newEvents: readonly HistoryEvent[], instanceId: string): Span {
-    const started = [...past, ...newEvents].find((e) => e.eventType.case === "executionStarted");
+    const isStart = (e: HistoryEvent) => e.eventType.case === "executionStarted";
+    const started = past.find(isStart) ?? newEvents.find(isStart);
     const traceParent =
       started?.eventType.case === "executionStarted"
         ? started.eventType.value.parentTraceContext?.traceParent
