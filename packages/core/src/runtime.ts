@@ -35,7 +35,7 @@ import {
 import { toFailureDetails } from "./failure.js";
 import { type Logger, replaySafeLogger } from "./logger.js";
 import type { Registry } from "./registry.js";
-import { RetryPolicy } from "./retry.js";
+import { RetryPolicy, type RetryPolicyOptions } from "./retry.js";
 import { ON_SETTLED, REJECT, RESOLVE, Task, whenAll, whenAny } from "./task.js";
 import { uuidV5 } from "./uuid.js";
 
@@ -52,6 +52,8 @@ interface PendingAction {
   readonly site: Error | undefined;
   readonly build: (id: number) => WorkflowAction;
 }
+
+type TimerOrigin = NonNullable<MessageInitShape<typeof CreateTimerActionSchema>["origin"]>;
 
 interface OpenTask {
   readonly kind: ResolutionKind;
@@ -150,96 +152,96 @@ export class RuntimeContext implements WorkflowContext {
   callActivity<O>(activity: ActivityDefinition | string, options?: CallActivityOptions<unknown>): Task<O> {
     const name = typeof activity === "string" ? activity : activity.name;
     const input = this.#encodeArgument(options?.input, `the input of activity '${name}'`);
-    const policy = options?.retryPolicy === undefined ? undefined : RetryPolicy.from(options.retryPolicy);
     const router = this.#router(options?.appId);
     const taskExecutionId = this.#deferredGuid();
     const site = this.#site();
-    const outer = new Task<O>();
-    const attempt = (failures: number, waitedMs: number): void => {
-      const id = this.#addAction({
-        type: "scheduleTask",
-        name,
-        optional: false,
-        site,
-        build: (id) =>
-          create(WorkflowActionSchema, {
-            id,
-            ...(router === undefined ? {} : { router }),
-            workflowActionType: {
-              case: "scheduleTask",
-              value: { name, taskExecutionId: taskExecutionId(), ...(input === undefined ? {} : { input }) },
-            },
-          }),
-      });
-      this.#openTask(id, "task", (event) => {
-        const e = event.eventType;
-        if (e.case === "taskCompleted") return this.#settleWithPayload(outer, e.value.result, name);
-        if (e.case !== "taskFailed") return;
-        const details = failureDetailsFromProto(e.value.failureDetails);
-        const delay = policy?.nextDelayMs(details, failures + 1, waitedMs);
-        if (delay === undefined) {
-          outer[REJECT](withSite(new TaskFailedError("activity", name, id, details), site));
-        } else {
-          this.#addTimer(
-            site,
-            `${name}-retry`,
-            this.#nowMs + delay,
-            { case: "activityRetry", value: { taskExecutionId: taskExecutionId() } },
-            () => attempt(failures + 1, waitedMs + delay),
-          );
-        }
-      });
-    };
-    attempt(0, 0);
-    return outer;
+    return this.#callWithRetries<O>("activity", name, options?.retryPolicy, site, {
+      schedule: () =>
+        this.#addAction({
+          type: "scheduleTask",
+          name,
+          optional: false,
+          site,
+          build: (id) =>
+            create(WorkflowActionSchema, {
+              id,
+              ...(router === undefined ? {} : { router }),
+              workflowActionType: {
+                case: "scheduleTask",
+                value: { name, taskExecutionId: taskExecutionId(), ...(input === undefined ? {} : { input }) },
+              },
+            }),
+        }),
+      retryOrigin: () => ({ case: "activityRetry", value: { taskExecutionId: taskExecutionId() } }),
+    });
   }
 
   callSubOrchestrator<O>(workflow: WorkflowDefinition | string, options?: CallChildWorkflowOptions<unknown>): Task<O> {
     const name = typeof workflow === "string" ? workflow : workflow.name;
     const input = this.#encodeArgument(options?.input, `the input of child workflow '${name}'`);
-    const policy = options?.retryPolicy === undefined ? undefined : RetryPolicy.from(options.retryPolicy);
     const router = this.#router(options?.appId);
     const site = this.#site();
-    const outer = new Task<O>();
     const childId = (id: number) => options?.instanceId ?? `${this.instanceId}:${id.toString(16).padStart(4, "0")}`;
+    // Each attempt is a new child instance; retries name the first attempt's instance.
     let firstInstanceId: string | undefined;
-    const attempt = (failures: number, waitedMs: number): void => {
-      const retryOf = firstInstanceId;
-      const id = this.#addAction({
-        type: "createChildWorkflow",
-        name,
-        optional: false,
-        site,
-        build: (id) =>
-          create(WorkflowActionSchema, {
-            id,
-            ...(router === undefined ? {} : { router }),
-            workflowActionType: {
-              case: "createChildWorkflow",
-              value: {
-                name,
-                instanceId: childId(id),
-                ...(input === undefined ? {} : { input }),
-                ...(retryOf === undefined ? {} : { retryParentInstanceInfo: { instanceID: retryOf } }),
+    return this.#callWithRetries<O>("childWorkflow", name, options?.retryPolicy, site, {
+      schedule: () => {
+        const retryOf = firstInstanceId;
+        return this.#addAction({
+          type: "createChildWorkflow",
+          name,
+          optional: false,
+          site,
+          build: (id) =>
+            create(WorkflowActionSchema, {
+              id,
+              ...(router === undefined ? {} : { router }),
+              workflowActionType: {
+                case: "createChildWorkflow",
+                value: {
+                  name,
+                  instanceId: childId(id),
+                  ...(input === undefined ? {} : { input }),
+                  ...(retryOf === undefined ? {} : { retryParentInstanceInfo: { instanceID: retryOf } }),
+                },
               },
-            },
-          }),
-      });
-      this.#openTask(id, "child", (event) => {
+            }),
+        });
+      },
+      retryOrigin: (failedId) => {
+        firstInstanceId ??= childId(failedId);
+        return { case: "childWorkflowRetry", value: { instanceId: firstInstanceId } };
+      },
+    });
+  }
+
+  /**
+   * One call, attempted until it succeeds or its retry policy gives up: each attempt is a new action (a new sequence
+   * id), and the wait between attempts is a durable timer, so retries replay like everything else.
+   */
+  #callWithRetries<O>(
+    kind: "activity" | "childWorkflow",
+    name: string,
+    retryPolicy: RetryPolicy | RetryPolicyOptions | undefined,
+    site: Error | undefined,
+    attempts: { readonly schedule: () => number; readonly retryOrigin: (failedId: number) => TimerOrigin },
+  ): Task<O> {
+    const policy = retryPolicy === undefined ? undefined : RetryPolicy.from(retryPolicy);
+    const outer = new Task<O>();
+    const attempt = (failures: number, waitedMs: number): void => {
+      const id = attempts.schedule();
+      this.#openTask(id, kind === "activity" ? "task" : "child", (event) => {
         const e = event.eventType;
-        if (e.case === "childWorkflowInstanceCompleted") return this.#settleWithPayload(outer, e.value.result, name);
-        if (e.case !== "childWorkflowInstanceFailed") return;
+        if (e.case === "taskCompleted" || e.case === "childWorkflowInstanceCompleted") {
+          return this.#settleWithPayload(outer, e.value.result, name);
+        }
+        if (e.case !== "taskFailed" && e.case !== "childWorkflowInstanceFailed") return;
         const details = failureDetailsFromProto(e.value.failureDetails);
         const delay = policy?.nextDelayMs(details, failures + 1, waitedMs);
-        firstInstanceId ??= childId(id);
-        if (delay === undefined) {
-          outer[REJECT](withSite(new TaskFailedError("childWorkflow", name, id, details), site));
-        } else {
-          const origin = { case: "childWorkflowRetry" as const, value: { instanceId: firstInstanceId } };
-          this.#addTimer(site, `${name}-retry`, this.#nowMs + delay, origin, () =>
-            attempt(failures + 1, waitedMs + delay),
-          );
-        }
+        if (delay === undefined) return outer[REJECT](withSite(new TaskFailedError(kind, name, id, details), site));
+        this.#addTimer(site, `${name}-retry`, this.#nowMs + delay, attempts.retryOrigin(id), () =>
+          attempt(failures + 1, waitedMs + delay),
+        );
       });
     };
     attempt(0, 0);
@@ -772,7 +774,7 @@ export class RuntimeContext implements WorkflowContext {
     site: Error | undefined,
     name: string | undefined,
     fireAtMs: number | undefined,
-    origin: NonNullable<MessageInitShape<typeof CreateTimerActionSchema>["origin"]>,
+    origin: TimerOrigin,
     onFired: () => void,
   ): void {
     const fireAt: Timestamp =

@@ -3,28 +3,12 @@
 // golden history → actions tests. Go numbers actions from 0; ours start at 1, so every Go id is shifted by one.
 
 import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
-import type { HistoryEvent, WorkflowAction } from "@dt/proto";
+import type { HistoryEvent } from "@dt/proto";
 import { describe, expect, it } from "vitest";
 import type { WorkflowContext } from "../context.js";
-import type { WorkflowResult } from "../engine.js";
 import { WorkflowTimeoutError } from "../errors.js";
 import { OrchestrationStatus } from "../history.js";
-import { at, h, INSTANCE, kinds, onlyCompletion, registry, run, START, started } from "../testing/golden.js";
-
-type ActionCase = NonNullable<WorkflowAction["workflowActionType"]["case"]>;
-type ActionValue<C extends ActionCase> = Extract<WorkflowAction["workflowActionType"], { case: C }>["value"];
-
-/** The action at `index`, asserted to be of `kind`, with its id. */
-function actionAt<C extends ActionCase>(
-  result: WorkflowResult,
-  index: number,
-  kind: C,
-): ActionValue<C> & { id: number } {
-  const action = result.actions[index];
-  expect(action?.workflowActionType.case).toBe(kind);
-  const value = action?.workflowActionType.value as ActionValue<C>;
-  return Object.assign(Object.create(null), value, { id: action?.id ?? -1 });
-}
+import { action, at, h, INSTANCE, kinds, onlyCompletion, registry, run, START, started } from "../testing/golden.js";
 
 function date(ts: Timestamp | undefined): Date {
   expect(ts).toBeDefined();
@@ -49,7 +33,7 @@ describe("go task executor: external-event timers", () => {
     });
     const result = run(reg, [], started("Workflow"));
     expect(kinds(result)).toEqual(["createTimer"]);
-    const timer = actionAt(result, 0, "createTimer");
+    const timer = action(result, 0, "createTimer");
     expect(timer.id).toBe(1);
     expect(date(timer.fireAt)).toEqual(at(5));
     expect(timer.name).toBe("MyEvent");
@@ -66,7 +50,7 @@ describe("go task executor: external-event timers", () => {
     });
     const result = run(reg, [], started("Orchestration"));
     expect(kinds(result)).toEqual(["createTimer"]);
-    const timer = actionAt(result, 0, "createTimer");
+    const timer = action(result, 0, "createTimer");
     expect(timer.fireAt).toMatchObject(INDEFINITE);
     expect(timer.name).toBe("MyEvent");
     expect(timer.origin.case).toBe("externalEvent");
@@ -83,7 +67,7 @@ describe("go task executor: external-event timers", () => {
     });
     const result = run(reg, [], started("Orchestration"));
     expect(kinds(result)).toEqual(["createTimer"]);
-    const timer = actionAt(result, 0, "createTimer");
+    const timer = action(result, 0, "createTimer");
     expect(timer.origin.case).toBe("createTimer");
     expect(date(timer.fireAt)).toEqual(at(5));
   });
@@ -414,8 +398,8 @@ describe("go: stale timers of satisfied external-event waits", () => {
     });
     const first = run(reg, [], started("EventThenStaleTimer"));
     expect(kinds(first)).toEqual(["createTimer", "createTimer"]);
-    expect(date(actionAt(first, 0, "createTimer").fireAt)).toEqual(at(2));
-    expect(date(actionAt(first, 1, "createTimer").fireAt)).toEqual(at(4));
+    expect(date(action(first, 0, "createTimer").fireAt)).toEqual(at(2));
+    expect(date(action(first, 1, "createTimer").fireAt)).toEqual(at(4));
 
     const turn1 = [
       ...started("EventThenStaleTimer"),
@@ -449,7 +433,7 @@ describe("go: stale timers of satisfied external-event waits", () => {
     const turn2 = [h.workflowStarted(at(1)), h.eventRaised("A", "1")];
     const second = run(reg, turn1, turn2);
     expect(kinds(second)).toEqual(["createTimer"]);
-    const timer = actionAt(second, 0, "createTimer");
+    const timer = action(second, 0, "createTimer");
     expect(timer.id).toBe(2);
     expect(date(timer.fireAt)).toEqual(at(11));
     expect(timer.origin.value).toMatchObject({ name: "A" });
@@ -615,7 +599,7 @@ describe("go orchestrations: retries", () => {
 
     const retry1 = run(reg, turn1, [h.workflowStarted(ms(5)), h.taskFailed(1, failure)]);
     expect(kinds(retry1)).toEqual(["createTimer"]);
-    const timer1 = actionAt(retry1, 0, "createTimer");
+    const timer1 = action(retry1, 0, "createTimer");
     expect(timer1.id).toBe(2);
     expect(timer1.name).toBe("FailActivity-retry");
     expect(date(timer1.fireAt)).toEqual(ms(15));
@@ -652,7 +636,7 @@ describe("go orchestrations: retries", () => {
       },
     });
     const first = run(reg, [], started("TaskExecutionID"));
-    const attempt1 = actionAt(first, 0, "scheduleTask");
+    const attempt1 = action(first, 0, "scheduleTask");
     expect(attempt1.taskExecutionId).toBe(GUID[0]);
 
     const failure = { errorType: "Error", errorMessage: "activity failure" };
@@ -664,7 +648,7 @@ describe("go orchestrations: retries", () => {
       h.timerCreated(2, ms(15)),
     ];
     const retry = run(reg, past, [h.workflowStarted(ms(15)), h.timerFired(2, ms(15))]);
-    const attempt2 = actionAt(retry, 0, "scheduleTask");
+    const attempt2 = action(retry, 0, "scheduleTask");
     expect(attempt2.id).toBe(3);
     expect(attempt2.name).toBe("FailActivity");
     expect(attempt2.input).toBe('"in"');
@@ -684,8 +668,8 @@ describe("go orchestrations: retries", () => {
     });
     const first = run(reg, [], started("TaskExecutionID"));
     expect(first.actions.map((a) => a.id)).toEqual([1, 2]);
-    expect(actionAt(first, 0, "scheduleTask").taskExecutionId).toBe(GUID[0]);
-    expect(actionAt(first, 1, "scheduleTask").taskExecutionId).toBe(GUID[1]);
+    expect(action(first, 0, "scheduleTask").taskExecutionId).toBe(GUID[0]);
+    expect(action(first, 1, "scheduleTask").taskExecutionId).toBe(GUID[1]);
 
     const failure = { errorType: "Error", errorMessage: "activity failure" };
     const past = [
@@ -701,8 +685,8 @@ describe("go orchestrations: retries", () => {
     const retries = run(reg, past, [h.workflowStarted(ms(15)), h.timerFired(4, ms(15)), h.timerFired(3, ms(15))]);
     expect(kinds(retries)).toEqual(["scheduleTask", "scheduleTask"]);
     // Timer 3 was armed by task 2's failure (processed first), timer 4 by task 1's. Timer 4 fires first: id 5.
-    expect(actionAt(retries, 0, "scheduleTask")).toMatchObject({ id: 5, taskExecutionId: GUID[0] });
-    expect(actionAt(retries, 1, "scheduleTask")).toMatchObject({ id: 6, taskExecutionId: GUID[1] });
+    expect(action(retries, 0, "scheduleTask")).toMatchObject({ id: 5, taskExecutionId: GUID[0] });
+    expect(action(retries, 1, "scheduleTask")).toMatchObject({ id: 6, taskExecutionId: GUID[1] });
   });
 
   // go: Test_SingleChildWorkflow_Failed_Retries
@@ -719,13 +703,13 @@ describe("go orchestrations: retries", () => {
     });
     const failure = { errorType: "Error", errorMessage: "Child failed" };
     const first = run(reg, [], started("Parent"));
-    const attempt1 = actionAt(first, 0, "createChildWorkflow");
+    const attempt1 = action(first, 0, "createChildWorkflow");
     expect(attempt1).toMatchObject({ id: 1, name: "Child", instanceId: childId });
     expect(attempt1.retryParentInstanceInfo).toBeUndefined();
 
     const turn1 = [...started("Parent"), h.childWorkflowCreated(1, "Child", childId)];
     const retry1 = run(reg, turn1, [h.workflowStarted(ms(5)), h.childWorkflowFailed(1, failure)]);
-    const timer1 = actionAt(retry1, 0, "createTimer");
+    const timer1 = action(retry1, 0, "createTimer");
     expect(timer1.id).toBe(2);
     expect(timer1.name).toBe("Child-retry");
     expect(date(timer1.fireAt)).toEqual(ms(15));
@@ -734,7 +718,7 @@ describe("go orchestrations: retries", () => {
 
     const turn2 = [h.workflowStarted(ms(5)), h.childWorkflowFailed(1, failure), h.timerCreated(2, ms(15))];
     const again = run(reg, [...turn1, ...turn2], [h.workflowStarted(ms(15)), h.timerFired(2, ms(15))]);
-    const attempt2 = actionAt(again, 0, "createChildWorkflow");
+    const attempt2 = action(again, 0, "createChildWorkflow");
     expect(attempt2).toMatchObject({ id: 3, name: "Child", instanceId: childId });
     expect(attempt2.retryParentInstanceInfo?.instanceID).toBe(childId);
 
@@ -744,7 +728,7 @@ describe("go orchestrations: retries", () => {
       [...turn1, ...turn2, ...turn3],
       [h.workflowStarted(ms(20)), h.childWorkflowFailed(3, failure)],
     );
-    const timer2 = actionAt(retry2, 0, "createTimer");
+    const timer2 = action(retry2, 0, "createTimer");
     expect(timer2.id).toBe(4);
     expect(date(timer2.fireAt)).toEqual(ms(40)); // 10 ms * 2^1
     expect(timer2.origin.value).toMatchObject({ instanceId: childId });
@@ -774,17 +758,17 @@ describe("go orchestrations: retries", () => {
     });
     const failure = { errorType: "Error", errorMessage: "Child failed" };
     const id = (n: number) => `${INSTANCE}:000${n}`;
-    expect(actionAt(run(reg, [], started("Parent")), 0, "createChildWorkflow").instanceId).toBe(id(1));
+    expect(action(run(reg, [], started("Parent")), 0, "createChildWorkflow").instanceId).toBe(id(1));
 
     const turn1 = [...started("Parent"), h.childWorkflowCreated(1, "Child", id(1))];
     const retry1 = run(reg, turn1, [h.workflowStarted(ms(5)), h.childWorkflowFailed(1, failure)]);
-    const timer1 = actionAt(retry1, 0, "createTimer");
+    const timer1 = action(retry1, 0, "createTimer");
     expect(timer1.origin.case).toBe("childWorkflowRetry");
     expect(timer1.origin.value).toMatchObject({ instanceId: id(1) });
 
     const turn2 = [h.workflowStarted(ms(5)), h.childWorkflowFailed(1, failure), h.timerCreated(2, ms(15))];
     const again = run(reg, [...turn1, ...turn2], [h.workflowStarted(ms(15)), h.timerFired(2, ms(15))]);
-    const attempt2 = actionAt(again, 0, "createChildWorkflow");
+    const attempt2 = action(again, 0, "createChildWorkflow");
     expect(attempt2).toMatchObject({ id: 3, instanceId: id(3) });
     expect(attempt2.retryParentInstanceInfo?.instanceID).toBe(id(1));
 
@@ -794,7 +778,7 @@ describe("go orchestrations: retries", () => {
       [...turn1, ...turn2, ...turn3],
       [h.workflowStarted(ms(20)), h.childWorkflowFailed(3, failure)],
     );
-    const timer2 = actionAt(retry2, 0, "createTimer");
+    const timer2 = action(retry2, 0, "createTimer");
     expect(timer2.id).toBe(4);
     expect(timer2.origin.value).toMatchObject({ instanceId: id(1) });
 
@@ -804,7 +788,7 @@ describe("go orchestrations: retries", () => {
       [...turn1, ...turn2, ...turn3, ...turn4],
       [h.workflowStarted(ms(40)), h.timerFired(4, ms(40))],
     );
-    const attempt3 = actionAt(third, 0, "createChildWorkflow");
+    const attempt3 = action(third, 0, "createChildWorkflow");
     expect(attempt3).toMatchObject({ id: 5, instanceId: id(5) });
     expect(attempt3.retryParentInstanceInfo?.instanceID).toBe(id(1));
 

@@ -4,7 +4,7 @@
 // - PY§6: quirks of the Dapr Python SDK's HEAD (seed_python.md §6 "Behavioural bugs and quirks", §3.7)
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { HistoryEventSchema, OrchestrationStatus, type WorkflowAction } from "@dt/proto";
+import { HistoryEventSchema, OrchestrationStatus } from "@dt/proto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { WorkflowContext } from "../context.js";
 import { defineActivity, defineWorkflow } from "../definitions.js";
@@ -14,21 +14,7 @@ import type { Logger } from "../logger.js";
 import { Registry } from "../registry.js";
 import { RetryPolicy, type RetryPolicyOptions } from "../retry.js";
 import { whenAll, whenAny } from "../task.js";
-import { at, h, INSTANCE, kinds, onlyCompletion, registry, run, started } from "../testing/golden.js";
-
-function action<C extends NonNullable<WorkflowAction["workflowActionType"]["case"]>>(
-  result: WorkflowResult,
-  index: number,
-  kind: C,
-) {
-  const a = result.actions[index];
-  if (a === undefined) throw new Error(`no action #${index}: ${JSON.stringify(kinds(result))}`);
-  if (a.workflowActionType.case !== kind) throw new Error(`action #${index} is ${a.workflowActionType.case}`);
-  return {
-    id: a.id,
-    ...(a.workflowActionType.value as Extract<WorkflowAction["workflowActionType"], { case: C }>["value"]),
-  };
-}
+import { action, at, h, INSTANCE, kinds, onlyCompletion, registry, run, started } from "../testing/golden.js";
 
 const fireAtIso = (result: WorkflowResult, index: number) => {
   const ts = action(result, index, "createTimer").fireAt;

@@ -3,14 +3,14 @@
 // action, wait-all whenAll, indefinite external-event timers, compact JSON, our error messages). Then the retry
 // table of seed_python.md §3.4 and the edge behaviours of §3.7, as fixed behaviour.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { type HistoryEvent, OrchestrationStatus, type WorkflowAction } from "@dt/proto";
+import { type HistoryEvent, OrchestrationStatus } from "@dt/proto";
 import { describe, expect, it } from "vitest";
 import type { WorkflowContext } from "../context.js";
 import type { WorkflowResult } from "../engine.js";
 import { NonRetryableError } from "../errors.js";
 import type { Registry } from "../registry.js";
 import { Task, whenAll, whenAny } from "../task.js";
-import { at, h, INSTANCE, kinds, onlyCompletion, registry, run, START, started } from "../testing/golden.js";
+import { action, at, h, INSTANCE, kinds, onlyCompletion, registry, run, START, started } from "../testing/golden.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -26,21 +26,6 @@ function withLine<T>(value: T): { value: T; line: string } {
   const match = /\(?((?:file:\/\/)?[^\s()]+):(\d+):\d+\)?\s*$/.exec(frame);
   if (match === null) throw new Error(`cannot parse stack frame: ${frame}`);
   return { value, line: `${(match[1] ?? "").replace(/^file:\/\//, "")}:${match[2]}:` };
-}
-
-function action<C extends NonNullable<WorkflowAction["workflowActionType"]["case"]>>(
-  result: WorkflowResult,
-  index: number,
-  kind: C,
-) {
-  const a = result.actions[index];
-  if (a === undefined) throw new Error(`no action #${index}: ${JSON.stringify(kinds(result))}`);
-  if (a.workflowActionType.case !== kind) throw new Error(`action #${index} is ${a.workflowActionType.case}`);
-  return {
-    id: a.id,
-    router: a.router,
-    ...(a.workflowActionType.value as Extract<WorkflowAction["workflowActionType"], { case: C }>["value"]),
-  };
 }
 
 const fireAt = (a: { fireAt?: { seconds: bigint; nanos: number } | undefined }) =>

@@ -46,3 +46,19 @@ export function onlyCompletion(result: WorkflowResult) {
 export function kinds(result: WorkflowResult): (string | undefined)[] {
   return result.actions.map((a) => a.workflowActionType.case);
 }
+
+/** The action at `index`, asserted to be of `kind`, flattened to its id, router and fields. */
+export function action<C extends NonNullable<WorkflowAction["workflowActionType"]["case"]>>(
+  result: WorkflowResult,
+  index: number,
+  kind: C,
+) {
+  const a = result.actions[index];
+  if (a === undefined) throw new Error(`no action #${index}: ${JSON.stringify(kinds(result))}`);
+  if (a.workflowActionType.case !== kind) throw new Error(`action #${index} is ${a.workflowActionType.case}`);
+  return {
+    id: a.id,
+    router: a.router,
+    ...(a.workflowActionType.value as Extract<WorkflowAction["workflowActionType"], { case: C }>["value"]),
+  };
+}
