@@ -111,7 +111,8 @@ export class RuntimeContext implements WorkflowContext {
   #open = new Map<number, OpenTask>();
   /** Resolutions that arrived before their task was created this turn (Dapr may reorder), by `kind:id`. */
   readonly #early = new Map<string, HistoryEvent>();
-  readonly #resolved = new Set<string>();
+  /** Sequence ids already resolved this turn (ids are unique across kinds). */
+  readonly #resolved = new Set<number>();
   /** Ids whose resolution was delivered early: the work is done, so their actions are never dispatched. */
   #suppressed = new Set<number>();
   readonly #waiters = new Map<string, Task<unknown>[]>();
@@ -735,15 +736,15 @@ export class RuntimeContext implements WorkflowContext {
   }
 
   #resolve(kind: ResolutionKind, id: number, event: HistoryEvent): void {
-    const key = `${kind}:${id}`;
     const task = this.#open.get(id);
     if (task === undefined || task.kind !== kind) {
       // Not (yet) asked for this turn: keep it for when the code gets there; drop true duplicates.
-      if (!this.#resolved.has(key) && !this.#early.has(key)) this.#early.set(key, event);
+      const key = `${kind}:${id}`;
+      if (!this.#resolved.has(id) && !this.#early.has(key)) this.#early.set(key, event);
       return;
     }
     this.#open.delete(id);
-    this.#resolved.add(key);
+    this.#resolved.add(id);
     task.resolve(event);
   }
 

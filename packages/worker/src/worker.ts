@@ -30,6 +30,7 @@ import {
   type WorkflowRequest,
   type WorkflowResponse,
   WorkflowResponseSchema,
+  type WorkItem,
 } from "@dt/proto";
 import {
   connectionFromEnv,
@@ -82,7 +83,9 @@ export class TaskHubGrpcWorker {
   /** Work items running per kind. */
   readonly #slots: Record<WorkItemKind, Slots>;
   readonly #inFlight = new Set<Promise<void>>();
-  readonly #activityAborts = new Set<AbortController>();
+  /** Aborted when a stop's deadline passes: the signal every running activity sees. */
+  #activityAbort = new AbortController();
+  #activitiesRunning = 0;
   #running: Promise<void> | undefined;
   #stopping = new AbortController();
   #stream: AbortController | undefined;
@@ -142,6 +145,7 @@ export class TaskHubGrpcWorker {
   async start(): Promise<void> {
     if (this.#running !== undefined) throw new SidecarError("SIDECAR_ERROR", "OK", "The worker is already running.");
     this.#stopping = new AbortController();
+    this.#activityAbort = new AbortController();
     this.#running = this.#receiveLoop();
   }
 
@@ -195,9 +199,9 @@ export class TaskHubGrpcWorker {
     clearTimeout(timer);
     if (late) {
       this.#logger.warn("shutdown deadline reached; aborting running activities", {
-        activities: this.#activityAborts.size,
+        activities: this.#activitiesRunning,
       });
-      for (const controller of this.#activityAborts) controller.abort(new Error("The worker is shutting down."));
+      this.#activityAbort.abort(new Error("The worker is shutting down."));
       // Aborted activities are never reported; one that ignores its signal must not hold the shutdown hostage.
       await Promise.race([drained, delay(1000)]);
     }
@@ -259,19 +263,13 @@ export class TaskHubGrpcWorker {
             this.#admitted[kind].release();
             break;
           }
-          const work = item.request;
-          const run = () =>
-            work.case === "workflowRequest"
-              ? this.#runWorkflow(work.value, item.completionToken, cache, stream)
-              : this.#runActivity(work.value, item.completionToken);
-          const started = this.#slots[kind].tryAcquire() ? run() : this.#slots[kind].acquire().then(run);
-          const tracked = started
-            .catch((error: unknown) => this.#logger.error("work item failed unexpectedly", { error: String(error) }))
-            .finally(() => {
-              this.#slots[kind].release();
-              this.#admitted[kind].release();
-              this.#inFlight.delete(tracked);
-            });
+          const tracked: Promise<void> = this.#dispatch(
+            kind,
+            item.request,
+            item.completionToken,
+            cache,
+            stream,
+          ).finally(() => this.#inFlight.delete(tracked));
           this.#inFlight.add(tracked);
         }
         if (!stopping.aborted) this.#logger.warn("the sidecar closed the work-item stream; reconnecting");
@@ -285,6 +283,29 @@ export class TaskHubGrpcWorker {
       }
       if (stopping.aborted) break;
       await delay(backoffMs(attempt, initialDelayMs, maxDelayMs), undefined, { signal: stopping }).catch(() => {});
+    }
+  }
+
+  /** Runs one admitted work item once a slot of its kind is free; never rejects. */
+  async #dispatch(
+    kind: WorkItemKind,
+    work: WorkItem["request"],
+    token: string,
+    cache: HistoryCache,
+    stream: AbortController,
+  ): Promise<void> {
+    try {
+      if (!this.#slots[kind].tryAcquire()) await this.#slots[kind].acquire();
+      try {
+        if (work.case === "workflowRequest") await this.#runWorkflow(work.value, token, cache, stream);
+        else if (work.case === "activityRequest") await this.#runActivity(work.value, token);
+      } finally {
+        this.#slots[kind].release();
+      }
+    } catch (error) {
+      this.#logger.error("work item failed unexpectedly", { error: String(error) });
+    } finally {
+      this.#admitted[kind].release();
     }
   }
 
@@ -383,8 +404,8 @@ export class TaskHubGrpcWorker {
 
   async #runActivity(request: ActivityRequest, token: string): Promise<void> {
     const instanceId = request.workflowInstance?.instanceId ?? "";
-    const controller = new AbortController();
-    this.#activityAborts.add(controller);
+    const signal = this.#activityAbort.signal;
+    this.#activitiesRunning++;
     const parent = parseTraceParent(request.parentTraceContext?.traceParent);
     const ctx =
       parent === undefined ? context.active() : trace.setSpanContext(context.active(), { ...parent, isRemote: true });
@@ -395,9 +416,9 @@ export class TaskHubGrpcWorker {
     );
     try {
       const outcome = await context.with(trace.setSpan(ctx, span), () =>
-        executeActivity(request, this.#registry, { converter: this.#converter, signal: controller.signal }),
+        executeActivity(request, this.#registry, { converter: this.#converter, signal }),
       );
-      if (controller.signal.aborted) {
+      if (signal.aborted) {
         this.#logger.info("activity aborted by shutdown; the sidecar will redeliver it", {
           instanceId,
           name: request.name,
@@ -438,7 +459,7 @@ export class TaskHubGrpcWorker {
       });
     } finally {
       span.end();
-      this.#activityAborts.delete(controller);
+      this.#activitiesRunning--;
     }
   }
 
