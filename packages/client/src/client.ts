@@ -6,11 +6,11 @@ import {
   type DataConverter,
   type Duration,
   durationMs,
+  encodePayloadOrThrow,
   formatTraceParent,
   InvalidStateError,
   jsonConverter,
   type Logger,
-  SerializationError,
   silentLogger,
   type WorkflowDefinition,
   WorkflowTimeoutError,
@@ -348,11 +348,7 @@ export class TaskHubGrpcClient {
   }
 
   #encode(value: unknown, what: string): string | undefined {
-    try {
-      return this.#converter.serialize(value);
-    } catch (error) {
-      throw new SerializationError(what, error);
-    }
+    return encodePayloadOrThrow(this.#converter, value, what);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { ActivityRequest, TaskFailureDetails } from "@dt/proto";
-import { type DataConverter, decodePayloadOrThrow, jsonConverter } from "./converter.js";
-import { ActivityNotRegisteredError, SerializationError } from "./errors.js";
+import { type DataConverter, decodePayloadOrThrow, encodePayloadOrThrow, jsonConverter } from "./converter.js";
+import { ActivityNotRegisteredError } from "./errors.js";
 import { toFailureDetails } from "./failure.js";
 import type { Registry } from "./registry.js";
 
@@ -59,12 +59,7 @@ export async function executeActivity(
       signal: options.signal ?? new AbortController().signal,
     };
     const output = await run(ctx, input);
-    let result: string | undefined;
-    try {
-      result = converter.serialize(output);
-    } catch (error) {
-      throw new SerializationError(`the result of activity '${request.name}'`, error);
-    }
+    const result = encodePayloadOrThrow(converter, output, `the result of activity '${request.name}'`);
     return { result, failureDetails: undefined };
   } catch (error) {
     return { result: undefined, failureDetails: toFailureDetails(error) };

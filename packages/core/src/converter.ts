@@ -39,3 +39,12 @@ export function decodePayloadOrThrow(converter: DataConverter, text: string | un
     throw new SerializationError(what, error, "deserialize");
   }
 }
+
+/** `converter.serialize`, with a value it cannot write reported as a SerializationError naming `what`. */
+export function encodePayloadOrThrow(converter: DataConverter, value: unknown, what: string): string | undefined {
+  try {
+    return converter.serialize(value);
+  } catch (error) {
+    throw new SerializationError(what, error);
+  }
+}

@@ -1,7 +1,7 @@
 // @dt/core: the Durable Task replay engine. History in, actions out; pure and synchronous.
 export { type ActivityContext, type ActivityOptions, type ActivityResult, executeActivity } from "./activity.js";
 export type { CallActivityOptions, CallChildWorkflowOptions, WorkflowContext } from "./context.js";
-export { type DataConverter, decodePayload, jsonConverter } from "./converter.js";
+export { type DataConverter, decodePayload, encodePayloadOrThrow, jsonConverter } from "./converter.js";
 export {
   type ActivityDefinition,
   type ActivityFunction,

@@ -18,7 +18,7 @@ import {
   WorkflowVersionSchema,
 } from "@dt/proto";
 import type { CallActivityOptions, CallChildWorkflowOptions, WorkflowContext } from "./context.js";
-import { type DataConverter, decodePayloadOrThrow } from "./converter.js";
+import { type DataConverter, decodePayloadOrThrow, encodePayloadOrThrow } from "./converter.js";
 import type { ActivityDefinition, WorkflowDefinition } from "./definitions.js";
 import { type Duration, durationMs } from "./duration.js";
 import {
@@ -27,7 +27,7 @@ import {
   InvalidArgumentError,
   InvalidStateError,
   NonDeterminismError,
-  SerializationError,
+  type SerializationError,
   TaskFailedError,
   WorkflowNotRegisteredError,
   WorkflowTimeoutError,
@@ -606,9 +606,9 @@ export class RuntimeContext implements WorkflowContext {
     if (this.#completion !== undefined) return; // continueAsNew (or a failure) already decided the outcome.
     let result: string | undefined;
     try {
-      result = this.#options.converter.serialize(value);
+      result = encodePayloadOrThrow(this.#options.converter, value, `the result of workflow '${this.workflowName}'`);
     } catch (error) {
-      return this.fail(new SerializationError(`the result of workflow '${this.workflowName}'`, error));
+      return this.fail(error);
     }
     this.#complete(OrchestrationStatus.COMPLETED, result, undefined, false);
   }
@@ -816,11 +816,7 @@ export class RuntimeContext implements WorkflowContext {
 
   /** Serializes a value the workflow passes on; a failure is thrown at the workflow's call site. */
   #encodeArgument(value: unknown, what: string): string | undefined {
-    try {
-      return this.#options.converter.serialize(value);
-    } catch (error) {
-      throw new SerializationError(what, error);
-    }
+    return encodePayloadOrThrow(this.#options.converter, value, what);
   }
 
   #settleWithPayload<T>(task: Task<T>, payload: string | undefined, what: string): void {
