@@ -3,9 +3,13 @@ import { freeLoopbackPort, locateDurableTaskGo, selectedTargets } from "./harnes
 
 describe("harness", () => {
   it("selects targets from DT_E2E_TARGET", () => {
-    expect(selectedTargets({})).toEqual(["go"]);
+    expect(selectedTargets({})).toEqual(["go", "embedded"]);
     expect(selectedTargets({ DT_E2E_TARGET: " go " })).toEqual(["go"]);
-    expect(() => selectedTargets({ DT_E2E_TARGET: "nope" })).toThrow(/Unknown DT_E2E_TARGET "nope". Known targets: go/);
+    expect(selectedTargets({ DT_E2E_TARGET: "embedded" })).toEqual(["embedded"]);
+    expect(selectedTargets({ DT_E2E_TARGET: "embedded, go" })).toEqual(["embedded", "go"]);
+    expect(() => selectedTargets({ DT_E2E_TARGET: "nope" })).toThrow(
+      /Unknown DT_E2E_TARGET "nope". Known targets: go, embedded/,
+    );
   });
 
   it("prefers an explicit DT_DURABLETASK_GO and finds nothing on an empty PATH", () => {

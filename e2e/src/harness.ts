@@ -1,6 +1,7 @@
 // Sidecar harness for every e2e suite: start a target on a free loopback port, wait until it answers,
-// stop it by PID, and print its logs when a test fails. Fault suites also kill it (SIGKILL) and restart it on the
-// same port and sqlite file; interop suites run Python peer scripts as child processes.
+// stop it, and print its logs when a test fails. Targets: "go" (durabletask-go, a child process stopped by PID) and
+// "embedded" (@dt/sidecar in this process). Fault suites also kill a sidecar (SIGKILL, or dropping every connection
+// in-process) and restart it on the same port and store; interop suites run Python peer scripts as child processes.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { createServer } from "node:net";
@@ -8,10 +9,11 @@ import { homedir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createSidecarClient, createSidecarTransport } from "@dt/proto/transport";
+import { MemoryStore, type Sidecar, SqliteStore, type Store, startSidecar as startEmbedded } from "@dt/sidecar";
 import { afterAll, afterEach, beforeAll, describe, it } from "vitest";
 
-export type E2ETarget = "go";
-const KNOWN_TARGETS: readonly E2ETarget[] = ["go"];
+export type E2ETarget = "go" | "embedded";
+const KNOWN_TARGETS: readonly E2ETarget[] = ["go", "embedded"];
 
 export interface RunningSidecar {
   readonly target: E2ETarget;
@@ -20,6 +22,7 @@ export interface RunningSidecar {
   readonly port: number;
   /** The sqlite file it keeps its state in (durabletask-go `--db`); undefined for an in-memory database. */
   readonly db: string | undefined;
+  /** The sidecar's process (this test process for the embedded target). */
   readonly pid: number;
   /** Everything the sidecar printed so far (the newest 256 KiB). */
   logs(): string;
@@ -80,6 +83,8 @@ export function unavailableReason(target: E2ETarget): string | undefined {
       return locateDurableTaskGo() === undefined
         ? `durabletask-go not found on PATH or in Go's bin directories (${GO_INSTALL}, or set DT_DURABLETASK_GO)`
         : undefined;
+    case "embedded":
+      return undefined;
   }
 }
 
@@ -153,6 +158,7 @@ export async function startSidecar(target: E2ETarget, options: SidecarOptions = 
   const { readyTimeoutMs = 30_000 } = options;
   const reason = unavailableReason(target);
   if (reason !== undefined) throw new Error(`Cannot start the ${target} sidecar: ${reason}.`);
+  if (target === "embedded") return startEmbeddedSidecar(options);
   // A free port can be taken between probe and bind; a second attempt gets a new one. A fixed port (a restart in
   // place) is retried as it is, a little later, in case the previous process still holds it.
   for (let attempt = 1; ; attempt++) {
@@ -183,11 +189,69 @@ export async function restartSidecar(
   options: Omit<SidecarOptions, "port" | "db"> = {},
 ): Promise<RunningSidecar> {
   await previous.stop();
+  if (previous.target === "embedded") {
+    const store = embeddedStores.get(previous);
+    return startEmbeddedSidecar(
+      { ...options, port: previous.port, ...(previous.db === undefined ? {} : { db: previous.db }) },
+      store,
+    );
+  }
   return startSidecar(previous.target, {
     ...options,
     port: previous.port,
     ...(previous.db === undefined ? {} : { db: previous.db }),
   });
+}
+
+// --- the embedded target ---------------------------------------------------------------------------------------------
+
+/** The in-memory store of each embedded sidecar without a db, so a restart (after a kill) finds the same state. */
+const embeddedStores = new WeakMap<RunningSidecar, Store>();
+
+/**
+ * The embedded sidecar in this process. With a `db` it keeps state in that SQLite file (opened afresh on every start,
+ * so a restart reads what the killed one committed); without, in a MemoryStore that a restart takes over.
+ */
+async function startEmbeddedSidecar(options: SidecarOptions, previousStore?: Store): Promise<RunningSidecar> {
+  const store = options.db !== undefined ? new SqliteStore(options.db) : (previousStore ?? new MemoryStore());
+  let log = "";
+  const write = (level: string) => (message: string, attributes?: Record<string, unknown>) => {
+    log += `${new Date().toISOString()} ${level} ${message}${attributes === undefined ? "" : ` ${JSON.stringify(attributes)}`}\n`;
+    if (log.length > LOG_LIMIT) log = log.slice(-LOG_LIMIT);
+  };
+  // Per-dispatch debug lines would crowd out the rest of the kept log.
+  const logger = { debug: () => {}, info: write("INFO"), warn: write("WARN"), error: write("ERROR") };
+  let sidecar: Sidecar | undefined;
+  // A restart on a fixed port can race the previous listener's close; try again a little later.
+  for (let attempt = 1; sidecar === undefined; attempt++) {
+    try {
+      sidecar = await startEmbedded({ port: options.port ?? 0, store, logger });
+    } catch (error) {
+      const inUse = (error as { code?: unknown }).code === "EADDRINUSE";
+      if (!inUse || options.port === undefined || attempt >= 10) {
+        if (options.db !== undefined) store.close();
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
+  }
+  const started = sidecar;
+  // A file store is closed with its sidecar (what it committed is on disk); a memory store lives on for a restart.
+  const closeStore = () => {
+    if (options.db !== undefined) store.close();
+  };
+  const running: RunningSidecar = {
+    target: "embedded",
+    address: started.address,
+    port: started.port,
+    db: options.db,
+    pid: process.pid,
+    logs: () => log,
+    stop: () => started.close().then(closeStore),
+    kill: () => started.kill().then(closeStore),
+  };
+  if (options.db === undefined) embeddedStores.set(running, store);
+  return running;
 }
 
 const LOG_LIMIT = 256 * 1024;

@@ -1,7 +1,7 @@
 // External events: several at once, timeouts, buffering, case-insensitive names, workflow-to-workflow events.
-import { defineActivity, defineWorkflow, WorkflowTimeoutError, whenAny } from "@dt/core";
+import { defineActivity, defineWorkflow, WorkflowNotFoundError, WorkflowTimeoutError, whenAny } from "@dt/core";
 import { it } from "vitest";
-import { describeScenarios, uniqueId } from "../fixture.js";
+import { describeScenarios, rejectionOf, uniqueId } from "../fixture.js";
 
 const multipleEvents = defineWorkflow("events-multiple", function* (ctx) {
   const a: string = yield ctx.waitForExternalEvent("A");
@@ -129,14 +129,24 @@ describeScenarios(
       expect(state.output).toBe(42);
     });
 
-    it.concurrent("delivers an event raised before the instance was even created", async ({ expect }) => {
-      // durabletask-go accepts events for unknown instances and delivers them with the first turn.
+    it.concurrent("an event raised before the instance exists: kept (durabletask-go) or refused (Dapr, embedded)", async ({
+      expect,
+    }) => {
       const instanceId = uniqueId("pre-start");
-      await fx.client.raiseOrchestrationEvent(instanceId, "early", "before start");
+      if (fx.sidecar.target === "go") {
+        // durabletask-go accepts events for unknown instances and delivers them with the first turn.
+        await fx.client.raiseOrchestrationEvent(instanceId, "early", "before start");
+      } else {
+        // Dapr (and the embedded sidecar) refuse an event for an instance that does not exist, and keep nothing.
+        const error = await rejectionOf(fx.client.raiseOrchestrationEvent(instanceId, "early", "before start"));
+        expect(error).toBeInstanceOf(WorkflowNotFoundError);
+        expect((error as WorkflowNotFoundError).instanceId).toBe(instanceId);
+      }
       const id = await fx.client.scheduleNewOrchestration(immediateWait, { instanceId });
+      if (fx.sidecar.target !== "go") await fx.client.raiseOrchestrationEvent(id, "early", "after start");
       const state = await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 });
       expect(state.status).toBe("COMPLETED");
-      expect(state.output).toBe("before start");
+      expect(state.output).toBe(fx.sidecar.target === "go" ? "before start" : "after start");
     });
 
     it.concurrent("matches event names case-insensitively", async ({ expect }) => {

@@ -1,14 +1,21 @@
-// Management through the client: unknown instances, duplicate ids, purge, listing, history, scheduled starts.
+// Management through the client: unknown instances, duplicate ids, purge, listing, history, scheduled starts, rerun
+// and tags. Where durabletask-go's sqlite backend and Dapr differ (the embedded sidecar follows Dapr), each target
+// asserts its own documented behaviour.
+import { TaskHubGrpcClient } from "@dt/client";
 import {
   defineActivity,
   defineWorkflow,
+  InvalidArgumentError,
   SidecarError,
   WorkflowAlreadyExistsError,
   WorkflowNotFoundError,
   WorkflowTimeoutError,
 } from "@dt/core";
+import { createSidecarClient, createSidecarTransport } from "@dt/proto/transport";
+import { TaskHubGrpcWorker } from "@dt/worker";
 import { it } from "vitest";
-import { describeScenarios, errorInfo, eventKinds, rejectionOf, uniqueId } from "../fixture.js";
+import { describeScenarios, errorInfo, eventKinds, Recorder, rejectionOf, uniqueId } from "../fixture.js";
+import { startSidecar } from "../harness.js";
 
 const answer = defineWorkflow("management-answer", () => 42);
 
@@ -39,11 +46,23 @@ const accumulate = defineWorkflow("management-accumulate", function* (ctx) {
   return total;
 });
 
+// Rerun: three steps; each run of a step is recorded under the instance that ran it.
+const stepRuns = new Recorder<number>();
+const step = defineActivity("management-step", (ctx, n: number) => {
+  stepRuns.add(ctx.instanceId, n);
+  return n * 10;
+});
+const threeSteps = defineWorkflow("management-threeSteps", function* (ctx) {
+  const results: number[] = [];
+  for (const n of [1, 2, 3]) results.push(yield* ctx.callActivity(step, { input: n }));
+  return results;
+});
+
 describeScenarios(
   "scenarios: management",
   {
-    workflows: [answer, waitForGo, leaf, withChildren, threeActivities, accumulate],
-    activities: [bar, addOne],
+    workflows: [answer, waitForGo, leaf, withChildren, threeActivities, accumulate, threeSteps],
+    activities: [bar, addOne, step],
   },
   (fx) => {
     it.concurrent("getOrchestrationState of an unknown instance is undefined", async ({ expect }) => {
@@ -61,7 +80,9 @@ describeScenarios(
       );
     });
 
-    it.concurrent("refuses a duplicate instance id, running or completed", async ({ expect }) => {
+    it.concurrent("refuses a running instance's id; a completed one's: refused (go) or reused (Dapr, embedded)", async ({
+      expect,
+    }) => {
       const id = await fx.client.scheduleNewOrchestration(waitForGo, { instanceId: uniqueId("duplicate") });
       const whileRunning = await rejectionOf(fx.client.scheduleNewOrchestration(waitForGo, { instanceId: id }));
       expect(errorInfo(whileRunning)).toMatchObject({
@@ -70,13 +91,26 @@ describeScenarios(
       });
       expect(whileRunning).toBeInstanceOf(WorkflowAlreadyExistsError);
       await fx.client.raiseOrchestrationEvent(id, "go", "first");
-      expect((await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 })).output).toBe("first");
-      const afterCompletion = await rejectionOf(fx.client.scheduleNewOrchestration(answer, { instanceId: id }));
-      expect(afterCompletion).toBeInstanceOf(WorkflowAlreadyExistsError);
-      // The original instance is untouched.
-      const state = await fx.client.getOrchestrationState(id);
-      expect(state?.name).toBe("management-waitForGo");
-      expect(state?.output).toBe("first");
+      const first = await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 });
+      expect(first.output).toBe("first");
+      if (fx.sidecar.target === "go") {
+        const afterCompletion = await rejectionOf(fx.client.scheduleNewOrchestration(answer, { instanceId: id }));
+        expect(afterCompletion).toBeInstanceOf(WorkflowAlreadyExistsError);
+        // The original instance is untouched.
+        const state = await fx.client.getOrchestrationState(id);
+        expect(state?.name).toBe("management-waitForGo");
+        expect(state?.output).toBe("first");
+      } else {
+        // Dapr recreates a finished instance under the same id: a new execution with a fresh history.
+        await fx.client.scheduleNewOrchestration(answer, { instanceId: id });
+        const second = await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 });
+        expect(second.name).toBe("management-answer");
+        expect(second.output).toBe(42);
+        expect(second.executionId).not.toBe(first.executionId);
+        const kinds = eventKinds(await fx.client.getOrchestrationHistory(id));
+        expect(kinds.filter((k) => k === "executionStarted")).toHaveLength(1);
+        expect(kinds).not.toContain("eventRaised");
+      }
     });
 
     it.concurrent("refuses to purge a running instance with a typed error; the instance survives", async ({
@@ -105,12 +139,94 @@ describeScenarios(
       }
     });
 
-    it.concurrent("purge by filter is reported as unsupported by durabletask-go's sqlite backend", async ({
+    it.concurrent("purge by filter: unsupported by durabletask-go; the embedded sidecar purges what matches", async ({
       expect,
     }) => {
-      const error = await rejectionOf(fx.client.purgeOrchestrations({ statuses: ["COMPLETED"] }));
-      expect(errorInfo(error)).toMatchObject({ name: "SidecarError", code: "UNIMPLEMENTED" });
-      expect(error).toBeInstanceOf(SidecarError);
+      if (fx.sidecar.target === "go") {
+        const error = await rejectionOf(fx.client.purgeOrchestrations({ statuses: ["COMPLETED"] }));
+        expect(errorInfo(error)).toMatchObject({ name: "SidecarError", code: "UNIMPLEMENTED" });
+        expect(error).toBeInstanceOf(SidecarError);
+        return;
+      }
+      // A sidecar of its own: a filter purge must not take other tests' instances with it.
+      const own = await startSidecar(fx.sidecar.target);
+      const worker = new TaskHubGrpcWorker({ address: own.address, useEnvironment: false });
+      worker.addWorkflow(answer).addWorkflow(waitForGo).addWorkflow(withChildren).addWorkflow(leaf);
+      const client = new TaskHubGrpcClient({ address: own.address, useEnvironment: false });
+      try {
+        await worker.start();
+        const done = await Promise.all(
+          [0, 1, 2].map((i) => client.scheduleNewOrchestration(answer, { instanceId: `done-${i}` })),
+        );
+        const tree = await client.scheduleNewOrchestration(withChildren, { instanceId: "tree" });
+        const running = await client.scheduleNewOrchestration(waitForGo, { instanceId: "running" });
+        for (const id of [...done, tree]) await client.waitForOrchestrationCompletion(id, { timeout: 30 });
+        // Nothing created before this instant matches; the running instance is never purged by a filter.
+        await expect(client.purgeOrchestrations({ createdTo: new Date(Date.now() - 3_600_000) })).resolves.toBe(0);
+        await expect(client.purgeOrchestrations({ statuses: ["FAILED"] })).resolves.toBe(0);
+        // 3 answers + the tree (root and its 2 children, purged recursively).
+        await expect(client.purgeOrchestrations({ statuses: ["COMPLETED", "RUNNING"] })).resolves.toBe(6);
+        const left: string[] = [];
+        for await (const id of client.listInstanceIds()) left.push(id);
+        expect(left).toEqual([running]);
+        expect((await client.getOrchestrationState(running))?.status).toBe("RUNNING");
+      } finally {
+        client.close();
+        await worker.stop({ timeoutMs: 2_000 });
+        await own.stop();
+      }
+    });
+
+    it.concurrent("list paging: durabletask-go returns everything at once; the embedded sidecar pages", async ({
+      expect,
+    }) => {
+      const prefix = uniqueId("paging");
+      const ids = await Promise.all(
+        [0, 1, 2, 3, 4].map((i) => fx.client.scheduleNewOrchestration(answer, { instanceId: `${prefix}-${i}` })),
+      );
+      const transport = createSidecarTransport({ address: fx.sidecar.address, defaultTimeoutMs: 10_000 });
+      const raw = createSidecarClient(transport);
+      try {
+        const pages: string[][] = [];
+        let token: string | undefined;
+        do {
+          const page = await raw.listInstanceIDs({
+            pageSize: 2,
+            ...(token === undefined ? {} : { continuationToken: token }),
+          });
+          pages.push(page.instanceIds);
+          token = page.continuationToken;
+        } while (token !== undefined && token !== "" && pages.length < 10_000);
+        const all = pages.flat();
+        expect(all).toEqual(expect.arrayContaining(ids));
+        expect(new Set(all).size).toBe(all.length);
+        if (fx.sidecar.target === "go") {
+          expect(pages).toHaveLength(1); // pageSize ignored, no continuation token
+        } else {
+          expect(pages.length).toBeGreaterThanOrEqual(3);
+          expect(pages.every((page) => page.length <= 2)).toBe(true);
+          expect(pages.slice(0, -1).every((page) => page.length === 2)).toBe(true);
+          // Pages follow instance id order, so concurrent creations never make a page repeat or skip an id.
+          expect(all).toEqual([...all].sort());
+        }
+      } finally {
+        transport.close();
+      }
+    });
+
+    it.concurrent("tags: dropped by durabletask-go; kept and returned by the embedded sidecar", async ({ expect }) => {
+      const tags = { team: "payments", "region.eu": "west", empty: "" };
+      const id = await fx.client.scheduleNewOrchestration(answer, { instanceId: uniqueId("tags"), tags });
+      const state = await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 });
+      expect(state.output).toBe(42);
+      if (fx.sidecar.target === "go") {
+        expect(state.tags).toEqual({});
+      } else {
+        expect(state.tags).toEqual(tags);
+        const history = await fx.client.getOrchestrationHistory(id);
+        const started = history.find((e) => e.eventType.case === "executionStarted")?.eventType;
+        expect(started?.case === "executionStarted" ? started.value.tags : undefined).toEqual(tags);
+      }
     });
 
     it.concurrent("lists instance ids", async ({ expect }) => {
@@ -144,7 +260,14 @@ describeScenarios(
       ]);
       const started = history[1]?.eventType;
       expect(started?.case === "executionStarted" ? started.value.name : undefined).toBe("management-threeActivities");
-      await expect(fx.client.getOrchestrationHistory(uniqueId("no-history"))).resolves.toEqual([]);
+      // durabletask-go: an empty history; Dapr and the embedded sidecar: NOT_FOUND.
+      if (fx.sidecar.target === "go") {
+        await expect(fx.client.getOrchestrationHistory(uniqueId("no-history"))).resolves.toEqual([]);
+      } else {
+        await expect(fx.client.getOrchestrationHistory(uniqueId("no-history"))).rejects.toBeInstanceOf(
+          WorkflowNotFoundError,
+        );
+      }
     });
 
     it.concurrent("runs 8 sequential activities across turns with stateful history", async ({ expect }) => {
@@ -191,14 +314,53 @@ describeScenarios(
       expect(state.startedAt?.getTime() ?? 0).toBeGreaterThanOrEqual((pending?.createdAt?.getTime() ?? 0) + 2_000);
     });
 
-    it.concurrent("rerun from an event is reported as unsupported by durabletask-go's sqlite backend", async ({
+    it.concurrent("rerun from an event: unsupported by durabletask-go; the embedded sidecar reruns from it", async ({
       expect,
     }) => {
-      const id = await fx.client.scheduleNewOrchestration(threeActivities, { instanceId: uniqueId("rerun") });
-      await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 });
-      const error = await rejectionOf(fx.client.rerunWorkflowFromEvent(id, 2));
-      expect(errorInfo(error)).toMatchObject({ name: "SidecarError", code: "UNIMPLEMENTED" });
-      expect(error).toBeInstanceOf(SidecarError);
+      const id = await fx.client.scheduleNewOrchestration(threeSteps, { instanceId: uniqueId("rerun") });
+      expect((await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 })).output).toEqual([10, 20, 30]);
+      expect(stepRuns.get(id)).toEqual([1, 2, 3]);
+      if (fx.sidecar.target === "go") {
+        const error = await rejectionOf(fx.client.rerunWorkflowFromEvent(id, 2));
+        expect(errorInfo(error)).toMatchObject({ name: "SidecarError", code: "UNIMPLEMENTED" });
+        expect(error).toBeInstanceOf(SidecarError);
+        return;
+      }
+      // Event 2 is the second step's TaskScheduled: steps 2 and 3 run again, step 1's result is kept.
+      const again = await fx.client.rerunWorkflowFromEvent(id, 2, { newInstanceId: `${id}-again` });
+      expect(again).toBe(`${id}-again`);
+      const rerun = await fx.client.waitForOrchestrationCompletion(again, { timeout: 30 });
+      expect(rerun.status).toBe("COMPLETED");
+      expect(rerun.output).toEqual([10, 20, 30]);
+      expect(stepRuns.get(again)).toEqual([2, 3]);
+      const history = await fx.client.getOrchestrationHistory(again);
+      const rerunFrom = history.find((e) => e.eventId === 2 && e.eventType.case === "taskScheduled")?.eventType;
+      expect(rerunFrom?.case === "taskScheduled" ? rerunFrom.value.rerunParentInstanceInfo?.instanceID : "").toBe(id);
+
+      // With a new input for the step it reruns from.
+      const changed = await fx.client.rerunWorkflowFromEvent(id, 2, { newInstanceId: `${id}-input`, input: 7 });
+      const withInput = await fx.client.waitForOrchestrationCompletion(changed, { timeout: 30 });
+      expect(withInput.output).toEqual([10, 70, 30]);
+      expect(stepRuns.get(changed)).toEqual([7, 3]);
+      // A random new id by default; the source is untouched.
+      const generated = await fx.client.rerunWorkflowFromEvent(id, 3);
+      expect(generated).not.toBe(id);
+      expect((await fx.client.waitForOrchestrationCompletion(generated, { timeout: 30 })).output).toEqual([10, 20, 30]);
+      expect((await fx.client.getOrchestrationState(id))?.output).toEqual([10, 20, 30]);
+
+      // What cannot be rerun.
+      const existing = await rejectionOf(fx.client.rerunWorkflowFromEvent(id, 2, { newInstanceId: `${id}-again` }));
+      expect(existing).toBeInstanceOf(WorkflowAlreadyExistsError);
+      // A missing event is a bad argument; the source instance exists.
+      await expect(fx.client.rerunWorkflowFromEvent(id, 99)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(fx.client.rerunWorkflowFromEvent(uniqueId("no-source"), 1)).rejects.toBeInstanceOf(
+        WorkflowNotFoundError,
+      );
+      const running = await fx.client.scheduleNewOrchestration(waitForGo, { instanceId: uniqueId("rerun-running") });
+      const notTerminal = await rejectionOf(fx.client.rerunWorkflowFromEvent(running, 1));
+      expect(errorInfo(notTerminal)).toMatchObject({ name: "SidecarError", code: "WORKFLOW_NOT_COMPLETED" });
+      expect((notTerminal as Error).message).toMatch(/not in a terminal state/);
+      await fx.client.terminateOrchestration(running);
     });
   },
 );

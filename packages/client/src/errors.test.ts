@@ -35,6 +35,12 @@ describe("sidecarError", () => {
       type: WorkflowNotFoundError,
     },
     {
+      grpc: "NotFound",
+      message: "workflow instance 'src' does not have history event with ID 99",
+      expected: "INVALID_ARGUMENT",
+      type: InvalidArgumentError,
+    },
+    {
       grpc: "AlreadyExists",
       message: "duplicate",
       expected: "WORKFLOW_ALREADY_EXISTS",

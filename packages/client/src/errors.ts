@@ -17,6 +17,9 @@ export function sidecarError(error: unknown, call: string, instanceId?: string):
   const ce = ConnectError.from(error);
   const message = ce.rawMessage;
   const id = instanceId ?? "";
+  // A missing history event (rerun) is a bad argument, not a missing instance.
+  if (/history event/i.test(message))
+    return Object.assign(new InvalidArgumentError(`${call}: ${message}`), { cause: ce });
   if (ce.code === Code.NotFound || /no such instance|not found|does not exist/i.test(message)) {
     return new WorkflowNotFoundError(id, { cause: ce });
   }

@@ -1,0 +1,162 @@
+// The gRPC service end to end: our worker and client (grpc over node:http2) against startSidecar().
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { TaskHubGrpcClient } from "@dt/client";
+import { defineActivity, defineWorkflow } from "@dt/core";
+import { createSidecarClient, createSidecarTransport, type SidecarConnectionOptions } from "@dt/proto/transport";
+import { TaskHubGrpcWorker } from "@dt/worker";
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryStore } from "./memory-store.js";
+import { type SidecarOptions, startSidecar } from "./service.js";
+
+const tlsFile = (name: string) =>
+  readFileSync(fileURLToPath(new URL(`./testing/tls/${name}`, import.meta.url)), "utf8");
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function sidecar(options: SidecarOptions = {}) {
+  const s = await startSidecar(options);
+  cleanups.push(() => s.close());
+  return s;
+}
+
+function raw(options: SidecarConnectionOptions) {
+  const transport = createSidecarTransport({ defaultTimeoutMs: 10_000, ...options });
+  cleanups.push(() => transport.close());
+  return createSidecarClient(transport);
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<Code | undefined> {
+  try {
+    await promise;
+  } catch (error) {
+    return ConnectError.from(error).code;
+  }
+  return undefined;
+}
+
+const greet = defineActivity("greet", (_ctx, name: string) => `Hello ${name}!`);
+const greetAll = defineWorkflow("greetAll", function* (ctx, names: string[]) {
+  const out: string[] = [];
+  for (const name of names) out.push(yield* ctx.callActivity(greet, { input: name }));
+  return out;
+});
+
+function worker(address: string, extra: SidecarConnectionOptions = {}) {
+  const w = new TaskHubGrpcWorker({ address, useEnvironment: false, ...extra })
+    .addWorkflow(greetAll)
+    .addActivity(greet);
+  cleanups.push(() => w.stop({ timeoutMs: 1_000 }));
+  return w;
+}
+
+function client(address: string, extra: SidecarConnectionOptions = {}) {
+  const c = new TaskHubGrpcClient({ address, useEnvironment: false, ...extra });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+describe("startSidecar", () => {
+  it("listens on loopback, serves our worker and client, and reports readiness by resolving", async () => {
+    const s = await sidecar();
+    expect(s.host).toBe("127.0.0.1");
+    expect(s.address).toBe(`127.0.0.1:${s.port}`);
+    await worker(s.address).start();
+    const c = client(s.address);
+    const id = await c.scheduleNewOrchestration(greetAll, { input: ["a", "b"], instanceId: "greet-1" });
+    const state = await c.waitForOrchestrationCompletion(id, { timeout: 10 });
+    expect(state.output).toEqual(["Hello a!", "Hello b!"]);
+    expect(state.status).toBe("COMPLETED");
+  });
+
+  it("enforces an API token on every call, the work-item stream included", async () => {
+    const s = await sidecar({ apiToken: "s3cret" });
+    expect(await codeOf(raw({ address: s.address }).hello({}))).toBe(Code.Unauthenticated);
+    expect(await codeOf(raw({ address: s.address, apiToken: "wrong" }).hello({}))).toBe(Code.Unauthenticated);
+    await expect(raw({ address: s.address, apiToken: "s3cret" }).hello({})).resolves.toBeDefined();
+    const w = worker(s.address, { apiToken: "s3cret" });
+    await w.start();
+    await w.waitForReady({ timeoutMs: 5_000 });
+    const c = client(s.address, { apiToken: "s3cret" });
+    const id = await c.scheduleNewOrchestration(greetAll, { input: ["token"] });
+    expect((await c.waitForOrchestrationCompletion(id, { timeout: 10 })).output).toEqual(["Hello token!"]);
+  });
+
+  it("refuses a message over maxMessageBytes with RESOURCE_EXHAUSTED and stores nothing", async () => {
+    const s = await sidecar({ maxMessageBytes: 10_000 });
+    const c = raw({ address: s.address });
+    const error = await c
+      .startInstance({ instanceId: "too-big", name: "greetAll", input: JSON.stringify("x".repeat(20_000)) })
+      .then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+    expect(error?.code).toBe(Code.ResourceExhausted);
+    expect(error?.rawMessage).toMatch(/larger than configured readMaxBytes 10000/);
+    expect((await c.getInstance({ instanceId: "too-big" })).exists).toBe(false);
+  });
+
+  it("answers invalid requests with INVALID_ARGUMENT, unknown instances with NOT_FOUND, duplicates with ALREADY_EXISTS", async () => {
+    const s = await sidecar({ waitForStart: false });
+    const c = raw({ address: s.address });
+    expect(await codeOf(c.startInstance({ instanceId: "", name: "x" }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(c.raiseEvent({ instanceId: "missing", name: "e" }))).toBe(Code.NotFound);
+    expect(await codeOf(c.terminateInstance({ instanceId: "missing" }))).toBe(Code.NotFound);
+    expect(await codeOf(c.getInstanceHistory({ instanceId: "missing" }))).toBe(Code.NotFound);
+    expect(await codeOf(c.purgeInstances({}))).toBe(Code.InvalidArgument);
+    await c.startInstance({ instanceId: "dup", name: "x" });
+    expect(await codeOf(c.startInstance({ instanceId: "dup", name: "x" }))).toBe(Code.AlreadyExists);
+    expect(await codeOf(c.purgeInstances({ request: { case: "instanceId", value: "dup" } }))).toBe(
+      Code.FailedPrecondition,
+    );
+    expect(await codeOf(c.completeWorkflowTask({ instanceId: "dup" }))).toBe(Code.NotFound);
+    expect(await codeOf(c.completeOrchestratorTask({ instanceId: "dup" }))).toBe(Code.NotFound);
+    expect(await codeOf(c.completeActivityTask({ instanceId: "dup", taskId: 9 }))).toBe(Code.NotFound);
+  });
+
+  it("serves TLS, and mutual TLS when given a CA", async () => {
+    const cert = tlsFile("cert.pem");
+    const key = tlsFile("key.pem");
+    const s = await sidecar({ tls: { cert, key } });
+    await expect(
+      raw({ address: s.address, tls: { ca: cert, serverName: "localhost" } }).hello({}),
+    ).resolves.toBeDefined();
+    expect(await codeOf(raw({ address: s.address, tls: false, defaultTimeoutMs: 2_000 }).hello({}))).toBeDefined();
+
+    const mutual = await sidecar({ tls: { cert, key, ca: cert } });
+    const withCert = raw({ address: mutual.address, tls: { ca: cert, cert, key, serverName: "localhost" } });
+    await expect(withCert.hello({})).resolves.toBeDefined();
+    const anonymous = raw({
+      address: mutual.address,
+      tls: { ca: cert, serverName: "localhost" },
+      defaultTimeoutMs: 2_000,
+    });
+    expect(await codeOf(anonymous.hello({}))).toBeDefined();
+  });
+
+  it("rejects when the port is taken, and leaves nothing running", async () => {
+    const first = await sidecar();
+    await expect(startSidecar({ port: first.port })).rejects.toMatchObject({ code: "EADDRINUSE" });
+    await expect(raw({ address: first.address }).hello({})).resolves.toBeDefined();
+  });
+
+  it("ends work-item streams and long polls on close; a sidecar on the same store and port carries on", async () => {
+    const store = new MemoryStore();
+    const first = await startSidecar({ store, waitForStart: false });
+    const c = raw({ address: first.address });
+    await c.startInstance({ instanceId: "survivor", name: "greetAll", input: '["again"]' });
+    const waiting = c
+      .waitForInstanceCompletion({ instanceId: "survivor" }, { timeoutMs: 30_000 })
+      .catch((e: unknown) => e);
+    await first.close();
+    expect(ConnectError.from(await waiting).code).toBe(Code.Unavailable);
+    const second = await sidecar({ store, port: first.port });
+    await worker(second.address).start();
+    const state = await client(second.address).waitForOrchestrationCompletion("survivor", { timeout: 10 });
+    expect(state.output).toEqual(["Hello again!"]);
+  });
+});

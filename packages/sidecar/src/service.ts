@@ -1,0 +1,212 @@
+// TaskHubSidecarService over gRPC: connect's node adapter on node:http2 (plaintext h2c or TLS), so grpc-js, grpcio,
+// Go and connect clients all speak to it. Every RPC of the dapr proto is served; the work is done by the Backend.
+import { timingSafeEqual } from "node:crypto";
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type Logger, silentLogger } from "@dt/core";
+import { TaskHubSidecarService } from "@dt/proto";
+import { Backend, describeError } from "./backend.js";
+import { MemoryStore } from "./memory-store.js";
+import type { Store } from "./store.js";
+
+export interface TlsOptions {
+  /** PEM certificate chain and private key of the server. */
+  readonly cert: string | Uint8Array;
+  readonly key: string | Uint8Array;
+  /** PEM CA to verify client certificates with; with it, clients must present one (mutual TLS). */
+  readonly ca?: string | Uint8Array;
+}
+
+export interface SidecarOptions {
+  /** Interface to listen on. Default 127.0.0.1 (loopback only). */
+  readonly host?: string;
+  /** TCP port; 0 (the default) picks a free one. */
+  readonly port?: number;
+  /** Where state lives. Default: a new MemoryStore. A store you pass stays open when the sidecar closes. */
+  readonly store?: Store;
+  /** When set, every call must carry this value in the `dapr-api-token` header (as daprd with DAPR_API_TOKEN). */
+  readonly apiToken?: string;
+  readonly tls?: TlsOptions;
+  /**
+   * Largest message accepted, in bytes (default 4 MiB, gRPC's usual limit). Bigger requests fail with
+   * RESOURCE_EXHAUSTED before anything is stored; a workflow whose next work item would exceed 95% of it stalls
+   * (PAYLOAD_SIZE_EXCEEDED) instead of being sent.
+   */
+  readonly maxMessageBytes?: number;
+  /** Structured logs (silent by default). */
+  readonly logger?: Logger;
+  /** StartInstance returns once the first turn ran (Dapr and durabletask-go do). Default true. */
+  readonly waitForStart?: boolean;
+}
+
+export interface Sidecar {
+  /** `host:port`, as clients and workers take it (`127.0.0.1:50123`). */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly store: Store;
+  /** Stops listening, ends streams and long polls, and waits for connections to close. Idempotent. */
+  close(): Promise<void>;
+  /** Drops every connection at once, without a graceful goodbye (for crash tests). */
+  kill(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** Starts a sidecar and resolves once it accepts connections. */
+export async function startSidecar(options: SidecarOptions = {}): Promise<Sidecar> {
+  const host = options.host ?? "127.0.0.1";
+  const logger = options.logger ?? silentLogger;
+  const ownStore = options.store === undefined;
+  const store = options.store ?? new MemoryStore();
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const backend = new Backend({
+    store,
+    logger,
+    ...(options.waitForStart === undefined ? {} : { waitForStart: options.waitForStart }),
+    maxWorkItemBytes: Math.floor(maxMessageBytes * 0.95),
+  });
+  const shutdown = new AbortController();
+  const handler = connectNodeAdapter({
+    routes: routes(backend),
+    readMaxBytes: maxMessageBytes,
+    shutdownSignal: shutdown.signal,
+    ...(options.apiToken === undefined ? {} : { requestGate: tokenGate(options.apiToken) }),
+    interceptors: [
+      (next) => async (req) => {
+        try {
+          return await next(req);
+        } catch (error) {
+          logger.debug("call failed", { method: req.method.name, error: describeError(error) });
+          throw error;
+        }
+      },
+    ],
+  });
+  const server =
+    options.tls === undefined
+      ? http2.createServer(handler)
+      : http2.createSecureServer(
+          {
+            cert: pem(options.tls.cert),
+            key: pem(options.tls.key),
+            ...(options.tls.ca === undefined
+              ? {}
+              : { ca: pem(options.tls.ca), requestCert: true, rejectUnauthorized: true }),
+            allowHTTP1: false,
+          },
+          handler,
+        );
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    backend.close();
+    if (ownStore) store.close();
+    throw error;
+  }
+  server.on("error", (error) => logger.error("server error", { error: String(error) }));
+  const port = (server.address() as AddressInfo).port;
+  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  logger.info("sidecar listening", { address, tls: options.tls !== undefined, auth: options.apiToken !== undefined });
+
+  let closed: Promise<void> | undefined;
+  const stop = (graceful: boolean) => {
+    closed ??= (async () => {
+      backend.close();
+      shutdown.abort(new ConnectError("The sidecar is shutting down.", Code.Unavailable));
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of sessions) {
+        if (graceful) session.close();
+        else session.destroy();
+      }
+      const grace = setTimeout(() => {
+        for (const session of sessions) session.destroy();
+      }, 2_000);
+      await serverClosed;
+      clearTimeout(grace);
+      if (ownStore) store.close();
+      logger.info("sidecar stopped", { address });
+    })();
+    return closed;
+  };
+  return {
+    address,
+    host,
+    port,
+    store,
+    close: () => stop(true),
+    kill: () => stop(false),
+    [Symbol.asyncDispose]: () => stop(true),
+  };
+}
+
+const pem = (value: string | Uint8Array) => (typeof value === "string" ? value : Buffer.from(value));
+
+/** The API token check, before the request body is read (daprd's `dapr-api-token`). */
+function tokenGate(token: string): (ctx: HandlerContext) => void {
+  const expected = Buffer.from(token, "utf8");
+  return (ctx) => {
+    const given = Buffer.from(ctx.requestHeader.get("dapr-api-token") ?? "", "utf8");
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new ConnectError("missing or invalid dapr-api-token metadata", Code.Unauthenticated);
+    }
+  };
+}
+
+function routes(backend: Backend): (router: ConnectRouter) => void {
+  return (router) =>
+    router.service(TaskHubSidecarService, {
+      hello: () => ({}),
+      startInstance: (req, ctx) => backend.startInstance(req, ctx.signal),
+      getInstance: (req) => backend.getInstance(req),
+      waitForInstanceStart: (req, ctx) => backend.waitForInstanceStart(req, ctx.signal),
+      waitForInstanceCompletion: (req, ctx) => backend.waitForInstanceCompletion(req, ctx.signal),
+      raiseEvent: (req) => {
+        backend.raiseEvent(req);
+        return {};
+      },
+      terminateInstance: async (req, ctx) => {
+        await backend.terminateInstance(req, ctx.signal);
+        return {};
+      },
+      suspendInstance: async (req, ctx) => {
+        await backend.suspendInstance(req, ctx.signal);
+        return {};
+      },
+      resumeInstance: async (req, ctx) => {
+        await backend.resumeInstance(req, ctx.signal);
+        return {};
+      },
+      purgeInstances: (req) => backend.purgeInstances(req),
+      getWorkItems: (req, ctx) => backend.workItems(req.capabilities, ctx.signal),
+      completeActivityTask: (req) => {
+        backend.completeActivityTask(req);
+        return {};
+      },
+      completeWorkflowTask: (req) => {
+        backend.completeWorkflowTask(req);
+        return {};
+      },
+      completeOrchestratorTask: (req) => {
+        backend.completeWorkflowTask(req);
+        return {};
+      },
+      rerunWorkflowFromEvent: (req, ctx) => backend.rerunWorkflowFromEvent(req, ctx.signal),
+      listInstanceIDs: (req) => backend.listInstanceIDs(req),
+      getInstanceHistory: (req) => backend.getInstanceHistory(req),
+    });
+}
