@@ -24,6 +24,7 @@ const LAYERS: readonly (readonly [RegExp, string])[] = [
   [/\/packages\/worker\//, "@dt/worker"],
   [/\/packages\/client\//, "@dt/client"],
   [/\/packages\/proto\//, "@dt/proto"],
+  [/\/packages\/sidecar\//, "@dt/sidecar"],
   [/@bufbuild\/protobuf/, "@bufbuild/protobuf"],
   [/@connectrpc\/connect-node/, "@connectrpc/connect-node"],
   [/@connectrpc\/connect\//, "@connectrpc/connect"],
