@@ -118,6 +118,67 @@ describe("startSidecar", () => {
     expect(await codeOf(c.completeActivityTask({ instanceId: "dup", taskId: 9 }))).toBe(Code.NotFound);
   });
 
+  it("serves the hot RPCs (fast path) with the same token and size rules, redelivery and shutdown", async () => {
+    const s = await startSidecar({ apiToken: "t", maxMessageBytes: 10_000, waitForStart: false });
+    let closed = false;
+    cleanups.push(() => (closed ? undefined : s.close()));
+    const anonymous = raw({ address: s.address });
+    expect(await codeOf(anonymous.completeActivityTask({ instanceId: "x", taskId: 1 }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(anonymous.completeWorkflowTask({ instanceId: "x" }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(anonymous.completeOrchestratorTask({ instanceId: "x" }))).toBe(Code.Unauthenticated);
+    const anonymousItems = (async () => {
+      for await (const _ of anonymous.getWorkItems({})) break;
+    })();
+    expect(await codeOf(anonymousItems)).toBe(Code.Unauthenticated);
+
+    const c = raw({ address: s.address, apiToken: "t" });
+    const big = await c.completeActivityTask({ instanceId: "x", taskId: 1, result: "x".repeat(20_000) }).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(big?.code).toBe(Code.ResourceExhausted);
+    expect(big?.rawMessage).toMatch(/larger than configured readMaxBytes 10000/);
+    expect(await codeOf(c.completeActivityTask({ instanceId: "x", taskId: 1 }))).toBeUndefined(); // dropped
+    const notFound = await c.completeWorkflowTask({ instanceId: "x" }).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(notFound?.code).toBe(Code.NotFound);
+    expect(notFound?.rawMessage).toBe("unknown instance ID: x");
+
+    // A turn handed to a stream that closes without answering goes to the next stream.
+    await c.startInstance({ instanceId: "redeliver", name: "greetAll", input: '["x"]' });
+    const firstTurn = async () => {
+      const cancel = new AbortController();
+      try {
+        for await (const item of c.getWorkItems({}, { signal: cancel.signal })) return item;
+        return undefined;
+      } finally {
+        cancel.abort(); // the client closes the stream without answering
+      }
+    };
+    const first = await firstTurn();
+    expect(first?.request.case).toBe("workflowRequest");
+    expect((first?.request.value as { instanceId?: string } | undefined)?.instanceId).toBe("redeliver");
+    const second = await firstTurn();
+    expect((second?.request.value as { instanceId?: string } | undefined)?.instanceId).toBe("redeliver");
+    expect(second?.completionToken).not.toBe(first?.completionToken);
+
+    // An idle stream ends with UNAVAILABLE when the sidecar closes.
+    const idle = (async () => {
+      for await (const _ of c.getWorkItems({})) {
+        // the turn of "redeliver" may come first; keep reading
+      }
+    })().then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e).code,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    closed = true;
+    await s.close();
+    expect(await idle).toBe(Code.Unavailable); // connect's handler ended it with OK
+  });
+
   it("serves TLS, and mutual TLS when given a CA", async () => {
     const cert = tlsFile("cert.pem");
     const key = tlsFile("key.pem");

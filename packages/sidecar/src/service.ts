@@ -1,5 +1,6 @@
 // TaskHubSidecarService over gRPC: connect's node adapter on node:http2 (plaintext h2c or TLS), so grpc-js, grpcio,
-// Go and connect clients all speak to it. Every RPC of the dapr proto is served; the work is done by the Backend.
+// Go and connect clients all speak to it. Every RPC of the dapr proto is served; the work is done by the Backend. The
+// three hot RPCs (task completions and the work-item stream) bypass connect: see fast-path.ts.
 import { timingSafeEqual } from "node:crypto";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -8,6 +9,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type Logger, silentLogger } from "@dt/core";
 import { TaskHubSidecarService } from "@dt/proto";
 import { Backend, describeError } from "./backend.js";
+import { createFastPath } from "./fast-path.js";
 import { MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
 
@@ -100,6 +102,26 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
           },
           handler,
         );
+  // The hot RPCs skip connect (see fast-path.ts). Node's compat layer (which feeds `handler`) is itself a 'stream'
+  // listener; it is taken off and only called for the streams the fast path leaves alone.
+  const fastPath = createFastPath({
+    backend,
+    maxMessageBytes,
+    apiToken: options.apiToken,
+    shutdown: shutdown.signal,
+    logger,
+  });
+  const compat = server.listeners("stream") as ((...args: unknown[]) => void)[];
+  if (compat.length === 0) {
+    throw new Error(
+      "This Node.js version wires its HTTP/2 compatibility layer differently; @dt/sidecar needs an update.",
+    );
+  }
+  server.removeAllListeners("stream");
+  server.on("stream", (stream, headers, ...rest) => {
+    if (fastPath(stream, headers)) return;
+    for (const listener of compat) listener.call(server, stream, headers, ...rest);
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);
