@@ -11,6 +11,7 @@ import { defineActivity, defineWorkflow, whenAll } from "@dt/core";
 import { TaskHubGrpcWorker } from "@dt/worker";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { type ChildHandle, describeSidecars, printLogs, type RunningSidecar, spawnLogged } from "./harness.js";
+import { peerWorkerScenarios } from "./peer-scenarios.js";
 
 const PEERS = join(dirname(fileURLToPath(import.meta.url)), "..", "peers");
 const PEER = "the @dapr/durabletask-js 1.0.0 peer";
@@ -173,49 +174,16 @@ describeSidecars(
       return client;
     };
 
-    it("runs a durabletask-js activity chain scheduled by our client", async () => {
-      const id = await ts().scheduleNewOrchestration("djs_chain", {
-        input: "TS",
-        instanceId: `ts-to-djs-chain-${randomUUID()}`,
-      });
-      const state = await ts().waitForOrchestrationCompletion(id, { timeout: 90 });
-      expect(state.status).toBe("COMPLETED");
-      expect(state.output).toEqual(["Hello TS!", "Hello Hello TS!!", "Hello Hello Hello TS!!!"]);
-    });
-
-    it("runs a durabletask-js fan-out/fan-in (whenAll over 10 activities) scheduled by our client", async () => {
-      const numbers = Array.from({ length: 10 }, (_, i) => i + 1);
-      const id = await ts().scheduleNewOrchestration("djs_fan_out", {
-        input: numbers,
-        instanceId: `ts-to-djs-fan-out-${randomUUID()}`,
-      });
-      const state = await ts().waitForOrchestrationCompletion(id, { timeout: 90 });
-      expect(state.status).toBe("COMPLETED");
-      expect(state.output).toEqual({ squares: numbers.map((n) => n * n), sum: 385 });
-    });
-
-    it("delivers an external event raised by our client to a waiting durabletask-js workflow", async () => {
-      const id = await ts().scheduleNewOrchestration("djs_approval", {
-        input: { id: "order-7" },
-        instanceId: `ts-to-djs-approval-${randomUUID()}`,
-      });
-      // Raise the event only once the workflow is waiting for it (its custom status says so).
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const state = await ts().getOrchestrationState(id);
-        if (state?.customStatus === "waiting for approval") break;
-        if (Date.now() > deadline) throw new Error(`the workflow never waited: ${JSON.stringify(state?.status)}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      await ts().raiseOrchestrationEvent(id, "approval", { by: "ts-client", items: [1, 2, 3] });
-      const state = await ts().waitForOrchestrationCompletion(id, { timeout: 90 });
-      expect(state.status).toBe("COMPLETED");
-      expect(state.output).toEqual({
+    peerWorkerScenarios(ts, {
+      label: "durabletask-js",
+      prefix: "djs",
+      approvalInput: { id: "order-7" },
+      approvalData: { by: "ts-client", items: [1, 2, 3] },
+      approvalOutput: (instanceId) => ({
         order: "order-7",
-        instanceId: id,
+        instanceId,
         approval: { by: "ts-client", items: [1, 2, 3] },
-      });
-      expect(state.customStatus).toBe("approved");
+      }),
     });
   },
   { requires: djsUnavailableReason, requirement: PEER },

@@ -16,6 +16,7 @@ import {
   startPythonScript,
   startSidecar,
 } from "./harness.js";
+import { peerWorkerScenarios } from "./peer-scenarios.js";
 
 const PEER = "the Python peer (durabletask-dapr 0.17.4)";
 
@@ -169,50 +170,12 @@ describeTargets(
         return client;
       };
 
-      it("runs a Python activity chain scheduled by our client", async () => {
-        const id = await ts().scheduleNewOrchestration("py_chain", {
-          input: "TS",
-          instanceId: `ts-to-py-chain-${randomUUID()}`,
-        });
-        const state = await ts().waitForOrchestrationCompletion(id, { timeout: 90 });
-        expect(state.status).toBe("COMPLETED");
-        expect(state.output).toEqual(["Hello TS!", "Hello Hello TS!!", "Hello Hello Hello TS!!!"]);
-      });
-
-      it("runs a Python fan-out/fan-in scheduled by our client", async () => {
-        const numbers = Array.from({ length: 10 }, (_, i) => i + 1);
-        const id = await ts().scheduleNewOrchestration("py_fan_out", {
-          input: numbers,
-          instanceId: `ts-to-py-fan-out-${randomUUID()}`,
-        });
-        const state = await ts().waitForOrchestrationCompletion(id, { timeout: 90 });
-        expect(state.status).toBe("COMPLETED");
-        expect(state.output).toEqual({ squares: numbers.map((n) => n * n), sum: 385 });
-      });
-
-      it("delivers an external event raised by our client to a waiting Python workflow", async () => {
-        const id = await ts().scheduleNewOrchestration("py_approval", {
-          input: { id: "order-7", timeout_seconds: 120 },
-          instanceId: `ts-to-py-approval-${randomUUID()}`,
-        });
-        // Raise the event only once the workflow is waiting for it (its custom status says so).
-        const deadline = Date.now() + 60_000;
-        for (;;) {
-          const state = await ts().getOrchestrationState(id);
-          if (state?.customStatus === "waiting for approval") break;
-          if (Date.now() > deadline) throw new Error(`the workflow never waited: ${JSON.stringify(state?.status)}`);
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        await ts().raiseOrchestrationEvent(id, "approval", { by: "ts-client" });
-        const state = await ts().waitForOrchestrationCompletion(id, { timeout: 90 });
-        expect(state.status).toBe("COMPLETED");
-        expect(state.output).toEqual({
-          order: "order-7",
-          approved: true,
-          by: "ts-client",
-          greeting: "Hello ts-client!",
-        });
-        expect(state.customStatus).toBe("approved");
+      peerWorkerScenarios(ts, {
+        label: "Python",
+        prefix: "py",
+        approvalInput: { id: "order-7", timeout_seconds: 120 },
+        approvalData: { by: "ts-client" },
+        approvalOutput: () => ({ order: "order-7", approved: true, by: "ts-client", greeting: "Hello ts-client!" }),
       });
     });
   },
