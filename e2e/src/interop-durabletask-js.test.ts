@@ -11,7 +11,7 @@ import { defineActivity, defineWorkflow, whenAll } from "@dt/core";
 import { TaskHubGrpcWorker } from "@dt/worker";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { type ChildHandle, describeSidecars, printLogs, type RunningSidecar, spawnLogged } from "./harness.js";
-import { peerWorkerScenarios } from "./peer-scenarios.js";
+import { peerResult, peerWorkerScenarios } from "./peer-scenarios.js";
 
 const PEERS = join(dirname(fileURLToPath(import.meta.url)), "..", "peers");
 const PEER = "the @dapr/durabletask-js 1.0.0 peer";
@@ -54,23 +54,7 @@ async function djsSchedules(
     args.push("--when-status", options.event.whenStatus);
   }
   const proc = startPeer("djs_client.mjs", args);
-  let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([
-    proc.exited,
-    new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), 120_000);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (code === "timeout") await proc.stop();
-  const line = proc
-    .logs()
-    .split("\n")
-    .findLast((l) => l.startsWith("RESULT "));
-  if (code !== 0 || line === undefined) {
-    throw new Error(`djs_client.mjs ${name} ended with ${String(code)}\n--- its output ---\n${proc.logs()}`);
-  }
-  return JSON.parse(line.slice("RESULT ".length)) as DjsResult;
+  return peerResult<DjsResult>(proc, `djs_client.mjs ${name}`);
 }
 
 // --- our worker's side: workflows the durabletask-js client schedules ----------------------------------------------

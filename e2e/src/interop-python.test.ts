@@ -16,7 +16,7 @@ import {
   startPythonScript,
   startSidecar,
 } from "./harness.js";
-import { peerWorkerScenarios } from "./peer-scenarios.js";
+import { peerResult, peerWorkerScenarios } from "./peer-scenarios.js";
 
 const PEER = "the Python peer (durabletask-dapr 0.17.4)";
 
@@ -39,23 +39,7 @@ async function pythonSchedules(
   if (options.input !== undefined) args.push("--input", JSON.stringify(options.input));
   if (options.autoObject === true) args.push("--auto-object");
   const proc = startPythonScript("py_client.py", args, address);
-  let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([
-    proc.exited,
-    new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), 120_000);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (code === "timeout") await proc.stop();
-  const line = proc
-    .logs()
-    .split("\n")
-    .findLast((l) => l.startsWith("RESULT "));
-  if (code !== 0 || line === undefined) {
-    throw new Error(`py_client.py ${name} ended with ${String(code)}\n--- its output ---\n${proc.logs()}`);
-  }
-  return JSON.parse(line.slice("RESULT ".length)) as PythonResult;
+  return peerResult<PythonResult>(proc, `py_client.py ${name}`);
 }
 
 // --- our worker's side: workflows the Python client schedules -------------------------------------------------------

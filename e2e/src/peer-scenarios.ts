@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { TaskHubGrpcClient } from "@dt/client";
 import { expect, it } from "vitest";
 import { eventually } from "./fixture.js";
+import type { ChildHandle } from "./harness.js";
 
 export interface PeerWorker {
   /** Shown in test names, e.g. "Python". */
@@ -56,4 +57,25 @@ export function peerWorkerScenarios(client: () => TaskHubGrpcClient, peer: PeerW
     expect(state.output).toEqual(peer.approvalOutput(instance));
     expect(state.customStatus).toBe("approved");
   });
+}
+
+/** Waits (up to 2 minutes) for a peer client script to exit and returns the JSON of its last `RESULT ` line. */
+export async function peerResult<T>(proc: ChildHandle, label: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    proc.exited,
+    new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), 120_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (code === "timeout") await proc.stop();
+  const line = proc
+    .logs()
+    .split("\n")
+    .findLast((l) => l.startsWith("RESULT "));
+  if (code !== 0 || line === undefined) {
+    throw new Error(`${label} ended with ${String(code)}\n--- its output ---\n${proc.logs()}`);
+  }
+  return JSON.parse(line.slice("RESULT ".length)) as T;
 }
