@@ -1,5 +1,12 @@
 import type { ActivityRequest, TaskFailureDetails } from "@dt/proto";
-import { type DataConverter, decodePayloadOrThrow, encodePayloadOrThrow, jsonConverter } from "./converter.js";
+import {
+  type DataConverter,
+  decodePayloadOrThrow,
+  encodePayloadOrThrow,
+  jsonConverter,
+  type Metadata,
+  unwrapMetadata,
+} from "./converter.js";
 import { ActivityNotRegisteredError } from "./errors.js";
 import { toFailureDetails } from "./failure.js";
 import type { Registry } from "./registry.js";
@@ -17,7 +24,11 @@ export interface ActivityContext {
   readonly traceState: string | undefined;
   /** Aborted when the worker shuts down; pass it on to fetch and other cancellable I/O. */
   readonly signal: AbortSignal;
+  /** What the calling workflow attached to the call (`metadata` option, `ctx.setMetadata`); empty when nothing. */
+  readonly metadata: Metadata;
 }
+
+const NO_METADATA: Metadata = Object.freeze({});
 
 /** The outcome to report with CompleteActivityTask: a result or a failure, never both. */
 export interface ActivityResult {
@@ -48,7 +59,9 @@ export async function executeActivity(
   try {
     const run = registry.getActivity(request.name);
     if (run === undefined) throw new ActivityNotRegisteredError(request.name, registry.activityNames);
-    const input = decodePayloadOrThrow(converter, request.input, `the input of activity '${request.name}'`);
+    const { value: input, metadata } = unwrapMetadata(
+      decodePayloadOrThrow(converter, request.input, `the input of activity '${request.name}'`),
+    );
     const ctx: ActivityContext = {
       name: request.name,
       instanceId: request.workflowInstance?.instanceId ?? "",
@@ -57,6 +70,7 @@ export async function executeActivity(
       traceParent: request.parentTraceContext?.traceParent || undefined,
       traceState: request.parentTraceContext?.traceState,
       signal: options.signal ?? new AbortController().signal,
+      metadata: metadata ?? NO_METADATA,
     };
     const output = await run(ctx, input);
     const result = encodePayloadOrThrow(converter, output, `the result of activity '${request.name}'`);

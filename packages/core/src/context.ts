@@ -1,3 +1,4 @@
+import type { Metadata } from "./converter.js";
 import type { ActivityDefinition, InputOption, WorkflowDefinition } from "./definitions.js";
 import type { Duration } from "./duration.js";
 import type { Logger } from "./logger.js";
@@ -8,6 +9,11 @@ interface CallOptions {
   readonly retryPolicy?: RetryPolicy | RetryPolicyOptions;
   /** Run it in another Dapr app (cross-app routing). */
   readonly appId?: string;
+  /**
+   * Small string key/values for the callee (tenant, request id, …): an activity reads them as `ctx.metadata`, a child
+   * workflow as `ctx.metadata`. Carried in the input's envelope (see @dt/core's README).
+   */
+  readonly metadata?: Metadata;
 }
 
 export type CallActivityOptions<I> = InputOption<I> & CallOptions;
@@ -41,6 +47,16 @@ export interface WorkflowContext {
   readonly traceState: string | undefined;
   /** A logger that stays silent while replaying. */
   readonly logger: Logger;
+  /** True while a suspend is in effect (events are buffered until resume). */
+  readonly isSuspended: boolean;
+  /** Position in the history of the event being processed (0-based): where in its history the code is. */
+  readonly historyEventSequence: number;
+  /** The span id the sidecar assigned to this workflow's trace span, when it traces. */
+  readonly workflowSpanId: string | undefined;
+  /** Metadata the caller attached when it scheduled this workflow (a parent's `metadata` option); empty if none. */
+  readonly metadata: Metadata;
+  /** Facts the sidecar recorded when the execution started. */
+  readonly executionInfo: ExecutionInfo;
 
   callActivity<I, O>(activity: ActivityDefinition<I, O>, ...options: OptionsArg<I, CallActivityOptions<I>>): Task<O>;
   callActivity<O = unknown>(name: string, options?: CallActivityOptions<unknown>): Task<O>;
@@ -89,6 +105,17 @@ export interface WorkflowContext {
 
   whenAll: typeof whenAll;
   whenAny: typeof whenAny;
+}
+
+/** What the sidecar recorded in the execution's ExecutionStarted event. */
+export interface ExecutionInfo {
+  readonly executionId: string | undefined;
+  /** Tags given when the instance was scheduled. */
+  readonly tags: Readonly<Record<string, string>>;
+  /** When a scheduled start was requested, that time. */
+  readonly scheduledStartTime: Date | undefined;
+  readonly parentInstanceId: string | undefined;
+  readonly workflowSpanId: string | undefined;
 }
 
 export type { TaskResults };

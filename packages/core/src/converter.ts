@@ -48,3 +48,30 @@ export function encodePayloadOrThrow(converter: DataConverter, value: unknown, w
     throw new SerializationError(what, error);
   }
 }
+
+/**
+ * Metadata travels inside the payload of the call it belongs to (the wire has no field for it), in the envelope the
+ * Dapr Python SDK uses: `{"__dapr_meta__": {"v": 1, "metadata": {...}}, "__dapr_payload__": <input>}`. Calls without
+ * metadata carry the bare input, so peers that know nothing of the envelope see what they always saw.
+ */
+const META_KEY = "__dapr_meta__";
+const PAYLOAD_KEY = "__dapr_payload__";
+
+export type Metadata = Readonly<Record<string, string>>;
+
+export function wrapMetadata(value: unknown, metadata: Metadata | undefined): unknown {
+  if (metadata === undefined || Object.keys(metadata).length === 0) return value;
+  return { [META_KEY]: { v: 1, metadata }, [PAYLOAD_KEY]: value };
+}
+
+/** Splits a decoded input into the caller's value and its metadata (undefined when it came without). */
+export function unwrapMetadata(value: unknown): { value: unknown; metadata: Metadata | undefined } {
+  if (typeof value !== "object" || value === null || !(META_KEY in value)) return { value, metadata: undefined };
+  const envelope = value as Record<string, unknown>;
+  const meta = (envelope[META_KEY] as { metadata?: unknown } | null)?.metadata;
+  const metadata: Record<string, string> = {};
+  if (typeof meta === "object" && meta !== null) {
+    for (const [k, v] of Object.entries(meta)) if (typeof v === "string") metadata[k] = v;
+  }
+  return { value: envelope[PAYLOAD_KEY], metadata };
+}

@@ -28,6 +28,8 @@ export interface WorkflowDefinition<I = never, O = unknown> {
   readonly version?: string;
   /** The version new instances run. */
   readonly isLatest?: boolean;
+  /** Determinism checks for its turns (see WorkflowRegistration.sandboxMode). */
+  readonly sandboxMode?: SandboxMode;
   /** Phantom: carries the output type to call sites; never set. */
   readonly __output?: O;
 }
@@ -52,6 +54,9 @@ export function defineWorkflow<I = undefined, O = unknown>(
     ...(options.isLatest === undefined ? {} : { isLatest: options.isLatest }),
   };
 }
+
+/** `off`: no checks, no cost (default). `best_effort`: non-deterministic globals replaced, with warnings. `strict`: they throw. */
+export type SandboxMode = "off" | "best_effort" | "strict";
 
 export type InputOf<D> =
   D extends ActivityDefinition<infer I, unknown> ? I : D extends WorkflowDefinition<infer I, unknown> ? I : unknown;

@@ -1,6 +1,6 @@
 import type { HistoryEvent, WorkflowAction, WorkflowVersion } from "@dt/proto";
 import { type DataConverter, jsonConverter } from "./converter.js";
-import { InvalidStateError, NonDeterminismError, TaskFailedError } from "./errors.js";
+import { ForeignAwaitError, InvalidStateError, NonDeterminismError, TaskFailedError } from "./errors.js";
 import { type Logger, silentLogger } from "./logger.js";
 import type { Registry } from "./registry.js";
 import { RuntimeContext, type RuntimeOptions } from "./runtime.js";
@@ -22,6 +22,20 @@ export interface ExecuteOptions {
   readonly logger?: Logger;
 }
 
+/**
+ * What the engine needs from its host to run async workflows (provided by @dt/aio): awaited code resumes in
+ * microtasks, so after an event settles something the code awaits, the engine lets that code run before it goes on.
+ */
+export interface AsyncDriver {
+  /** Resolves once every microtask queued so far, and every microtask those queue, has run. */
+  settle(): Promise<void>;
+  /**
+   * Runs `turn` while recording where code awaits; `where()` lists the awaits still pending, innermost first, as
+   * `file:line:column`. Used only to locate a foreign await after one was found.
+   */
+  traced?<T>(turn: (where: () => string[]) => Promise<T>): Promise<T>;
+}
+
 /** What a turn produces; the worker adds the completion token and sends it as a WorkflowResponse. */
 export interface WorkflowResult {
   readonly actions: WorkflowAction[];
@@ -39,6 +53,37 @@ export function executeWorkflow(
   registry: Registry,
   options: ExecuteOptions = {},
 ): WorkflowResult {
+  checkRequest(request);
+  const runtime = runtimeOptions(registry, options);
+  return result(request, runtime, runTurn(request.instanceId, request.pastEvents, request.newEvents, runtime));
+}
+
+/**
+ * `executeWorkflow` for hosts that can run async workflows too: workflow code may be an async function (registered
+ * through @dt/aio), driven to quiescence after every event that woke it. Generator workflows run exactly as in
+ * `executeWorkflow`.
+ */
+export async function executeWorkflowAsync(
+  request: WorkflowRequest,
+  registry: Registry,
+  options: ExecuteOptions & { readonly driver: AsyncDriver },
+): Promise<WorkflowResult> {
+  checkRequest(request);
+  const runtime = { ...runtimeOptions(registry, options), async: true };
+  const { instanceId, pastEvents, newEvents } = request;
+  const turn = (opts: RuntimeOptions, where?: () => string[]) =>
+    processEventsAsync(new RuntimeContext(instanceId, opts), pastEvents, newEvents, options.driver, where);
+  let ctx = await turn(runtime);
+  if (ctx.failure instanceof ForeignAwaitError && options.driver.traced !== undefined) {
+    // Deterministic up to the foreign await, so a traced second run stops at the same await and can say where.
+    ctx = await options.driver.traced((where) => turn(runtime, where));
+  } else if (failedAtACall(ctx)) {
+    ctx = await turn({ ...runtime, captureSites: true });
+  }
+  return result(request, runtime, ctx);
+}
+
+function checkRequest(request: WorkflowRequest): void {
   if (request.newEvents.length === 0) {
     throw new InvalidStateError(
       "INVALID_STATE",
@@ -51,12 +96,16 @@ export function executeWorkflow(
       `The work item for '${request.instanceId}' is a delta over ${request.cachedHistory.eventCount} cached events; resolve the full history (cache or GetInstanceHistory) first.`,
     );
   }
-  const logger = options.logger ?? silentLogger;
-  const runtime = { registry, converter: options.converter ?? jsonConverter, logger };
-  const ctx = runTurn(request.instanceId, request.pastEvents, request.newEvents, runtime);
+}
+
+function runtimeOptions(registry: Registry, options: ExecuteOptions): RuntimeOptions {
+  return { registry, converter: options.converter ?? jsonConverter, logger: options.logger ?? silentLogger };
+}
+
+function result(request: WorkflowRequest, runtime: RuntimeOptions, ctx: RuntimeContext): WorkflowResult {
   const unconsumed = ctx.unconsumedResolutions;
   if (unconsumed.length > 0) {
-    logger.warn("History resolves work this turn never scheduled; it stays in history and may match later.", {
+    runtime.logger.warn("History resolves work this turn never scheduled; it stays in history and may match later.", {
       instanceId: request.instanceId,
       resolutions: unconsumed,
     });
@@ -94,6 +143,41 @@ function processEvents(ctx: RuntimeContext, past: readonly HistoryEvent[], newEv
       break;
     }
   }
+  return ctx;
+}
+
+/** `processEvents` for async workflow code: after each event that woke the code, the code runs before the next. */
+async function processEventsAsync(
+  ctx: RuntimeContext,
+  past: readonly HistoryEvent[],
+  newEvents: readonly HistoryEvent[],
+  driver: AsyncDriver,
+  where: (() => string[]) | undefined,
+): Promise<RuntimeContext> {
+  const count = past.length + newEvents.length;
+  const tracker = ctx.tracker;
+  for (let i = 0; i < count && !ctx.halted; i++) {
+    const replaying = i < past.length;
+    const event = (replaying ? past[i] : newEvents[i - past.length]) as HistoryEvent;
+    ctx.beginEvent(i, count, replaying);
+    try {
+      ctx.process(event);
+    } catch (error) {
+      ctx.fail(error);
+      break;
+    }
+    if (!tracker.woke) continue;
+    tracker.woke = false;
+    await driver.settle();
+    if (ctx.awaitsForeign) {
+      const step = `history event #${i} (${event.eventType.case ?? "unknown"})`;
+      ctx.fail(
+        new ForeignAwaitError({ workflowName: ctx.workflowName, instanceId: ctx.instanceId, step }, where?.()[0]),
+      );
+      break;
+    }
+  }
+  ctx.close();
   return ctx;
 }
 

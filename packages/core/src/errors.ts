@@ -18,7 +18,11 @@ export type ErrorCode =
   | "WORKFLOW_NOT_COMPLETED"
   | "SIDECAR_UNAVAILABLE"
   | "UNIMPLEMENTED"
-  | "SIDECAR_ERROR";
+  | "SIDECAR_ERROR"
+  | "ASYNC_WORKFLOW_ERROR"
+  | "FOREIGN_AWAIT"
+  | "WORKFLOW_VALIDATION_FAILED"
+  | "SANDBOX_VIOLATION";
 
 /** Base of every error this SDK throws on purpose. */
 export class DurableTaskError extends Error {
@@ -75,10 +79,19 @@ export class NonRetryableError extends DurableTaskError {
   }
 }
 
+/** Any timeout this SDK reports; catch this to handle every kind of timeout alike. */
+export class TimeoutError extends DurableTaskError {}
+
 /** A wait that ended because its timeout fired first (external events, `withTimeout`). */
-export class WorkflowTimeoutError extends DurableTaskError {
-  constructor(message: string) {
+export class WorkflowTimeoutError extends TimeoutError {
+  /** The timeout, when it was given in seconds (`withTimeout`). */
+  readonly timeoutSeconds: number | undefined;
+  /** What timed out, e.g. `callActivity('charge')`. */
+  readonly operation: string | undefined;
+  constructor(message: string, info: { readonly timeoutSeconds?: number; readonly operation?: string } = {}) {
     super("WORKFLOW_TIMEOUT", message);
+    this.timeoutSeconds = info.timeoutSeconds;
+    this.operation = info.operation;
   }
 }
 
@@ -115,6 +128,52 @@ export class NonDeterminismError extends DurableTaskError implements NonDetermin
     this.sequenceId = info.sequenceId;
     this.historyIndex = info.historyIndex;
     this.location = info.location;
+  }
+}
+
+/**
+ * A problem in an async workflow that the async layer found (not an error the code threw): the message names the
+ * workflow, the instance and the step it was at.
+ */
+export class AsyncWorkflowError extends DurableTaskError {
+  readonly workflowName: string;
+  readonly instanceId: string;
+  readonly step: string;
+  constructor(
+    message: string,
+    where: { readonly workflowName: string; readonly instanceId: string; readonly step: string },
+    code: "ASYNC_WORKFLOW_ERROR" | "FOREIGN_AWAIT" | "WORKFLOW_VALIDATION_FAILED" = "ASYNC_WORKFLOW_ERROR",
+    options?: ErrorOptions,
+  ) {
+    super(
+      code,
+      `${message} (workflow: ${where.workflowName}, instance: ${where.instanceId}, step: ${where.step})`,
+      options,
+    );
+    this.workflowName = where.workflowName;
+    this.instanceId = where.instanceId;
+    this.step = where.step;
+  }
+}
+
+/**
+ * An async workflow awaited something that is not a workflow task (fetch, a real timer, file I/O): history cannot
+ * settle it, so the workflow could never replay. `location` is where the code awaits, when it could be found.
+ */
+export class ForeignAwaitError extends AsyncWorkflowError {
+  readonly location: string | undefined;
+  constructor(
+    where: { readonly workflowName: string; readonly instanceId: string; readonly step: string },
+    location: string | undefined,
+  ) {
+    super(
+      `The workflow awaits something that is not a workflow task${location === undefined ? "" : ` at ${location}`}: a Promise from fetch, a timer, ` +
+        "I/O or another library, which replay cannot reproduce. Await only ctx operations (callActivity, sleep, " +
+        "waitForExternalEvent, …) and move the I/O into an activity",
+      where,
+      "FOREIGN_AWAIT",
+    );
+    this.location = location;
   }
 }
 

@@ -1,25 +1,44 @@
 // @dt/core: the Durable Task replay engine. History in, actions out; pure and synchronous.
 export { type ActivityContext, type ActivityOptions, type ActivityResult, executeActivity } from "./activity.js";
-export type { CallActivityOptions, CallChildWorkflowOptions, WorkflowContext } from "./context.js";
-export { type DataConverter, decodePayload, encodePayloadOrThrow, jsonConverter } from "./converter.js";
+export type { CallActivityOptions, CallChildWorkflowOptions, ExecutionInfo, WorkflowContext } from "./context.js";
+export {
+  type DataConverter,
+  decodePayload,
+  encodePayloadOrThrow,
+  jsonConverter,
+  type Metadata,
+  unwrapMetadata,
+  wrapMetadata,
+} from "./converter.js";
 export {
   type ActivityDefinition,
   type ActivityFunction,
+  checkName,
   defineActivity,
   defineWorkflow,
   type InputOf,
   type OutputOf,
+  type SandboxMode,
   type WorkflowDefinition,
   type WorkflowFunction,
   type WorkflowGenerator,
 } from "./definitions.js";
 export { type Duration, durationMs } from "./duration.js";
-export { type ExecuteOptions, executeWorkflow, type WorkflowRequest, type WorkflowResult } from "./engine.js";
+export {
+  type AsyncDriver,
+  type ExecuteOptions,
+  executeWorkflow,
+  executeWorkflowAsync,
+  type WorkflowRequest,
+  type WorkflowResult,
+} from "./engine.js";
 export {
   ActivityNotRegisteredError,
+  AsyncWorkflowError,
   DurableTaskError,
   type ErrorCode,
   type FailureDetails,
+  ForeignAwaitError,
   failureDetailsFromProto,
   InvalidArgumentError,
   InvalidStateError,
@@ -29,6 +48,7 @@ export {
   SerializationError,
   SidecarError,
   TaskFailedError,
+  TimeoutError,
   WorkflowAlreadyExistsError,
   WorkflowNotFoundError,
   WorkflowNotRegisteredError,

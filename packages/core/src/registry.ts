@@ -2,6 +2,7 @@ import {
   type ActivityDefinition,
   type ActivityFunction,
   checkName,
+  type SandboxMode,
   type WorkflowDefinition,
   type WorkflowFunction,
 } from "./definitions.js";
@@ -12,12 +13,16 @@ export interface RegisteredWorkflow {
   readonly run: (ctx: never, input: never) => unknown;
   /** The version name, for versioned registrations. */
   readonly version: string | undefined;
+  /** How its turns are sandboxed (applied by @dt/aio's turn runner); undefined means off. */
+  readonly sandboxMode: SandboxMode | undefined;
 }
 
 export interface WorkflowRegistration {
   readonly name?: string;
   readonly version?: string;
   readonly isLatest?: boolean;
+  /** Determinism checks for this workflow's turns (@dt/sandbox): `off` (default), `best_effort` or `strict`. */
+  readonly sandboxMode?: SandboxMode;
 }
 
 interface WorkflowVersions {
@@ -42,7 +47,8 @@ export class Registry {
     const version = registration.version ?? def?.version;
     const isLatest = registration.isLatest ?? def?.isLatest ?? false;
     const entry = this.#workflows.get(name) ?? { unversioned: undefined, versions: new Map(), latest: undefined };
-    const registered: RegisteredWorkflow = { name, run: run as RegisteredWorkflow["run"], version };
+    const sandboxMode = registration.sandboxMode ?? def?.sandboxMode;
+    const registered: RegisteredWorkflow = { name, run: run as RegisteredWorkflow["run"], version, sandboxMode };
     if (version === undefined) {
       if (entry.unversioned !== undefined) throw duplicate("workflow", name);
       entry.unversioned = registered;

@@ -17,8 +17,15 @@ import {
   type WorkflowVersion,
   WorkflowVersionSchema,
 } from "@dt/proto";
-import type { CallActivityOptions, CallChildWorkflowOptions, WorkflowContext } from "./context.js";
-import { type DataConverter, decodePayloadOrThrow, encodePayloadOrThrow } from "./converter.js";
+import type { CallActivityOptions, CallChildWorkflowOptions, ExecutionInfo, WorkflowContext } from "./context.js";
+import {
+  type DataConverter,
+  decodePayloadOrThrow,
+  encodePayloadOrThrow,
+  type Metadata,
+  unwrapMetadata,
+  wrapMetadata,
+} from "./converter.js";
 import type { ActivityDefinition, WorkflowDefinition } from "./definitions.js";
 import { type Duration, durationMs } from "./duration.js";
 import {
@@ -36,7 +43,7 @@ import { toFailureDetails } from "./failure.js";
 import { type Logger, replaySafeLogger } from "./logger.js";
 import type { Registry } from "./registry.js";
 import { RetryPolicy, type RetryPolicyOptions } from "./retry.js";
-import { ON_SETTLED, REJECT, RESOLVE, Task, whenAll, whenAny } from "./task.js";
+import { type AwaitTracker, ON_SETTLED, REJECT, RESOLVE, Task, whenAll, whenAny } from "./task.js";
 import { uuidV5 } from "./uuid.js";
 
 type ActionType = "scheduleTask" | "createTimer" | "createChildWorkflow" | "sendEvent";
@@ -73,6 +80,7 @@ const INDEFINITE_NANOS = 999_999_999;
 /** Namespace of the Dapr Python SDK's deterministic `new_guid`. */
 const daprGuid = uuidV5("9e952958-5e33-4daf-827f-2fa12937b875");
 const CORE_DIR = new URL(".", import.meta.url).pathname;
+const NO_METADATA: Metadata = Object.freeze({});
 
 export interface RuntimeOptions {
   readonly registry: Registry;
@@ -83,6 +91,8 @@ export interface RuntimeOptions {
    * a turn ends in a failure that should name a source line, runs the same deterministic turn again with it.
    */
   readonly captureSites?: boolean;
+  /** Set when an async driver runs the turn: workflows may return a Promise (async functions, @dt/aio). */
+  readonly async?: boolean;
 }
 
 export class RuntimeContext implements WorkflowContext {
@@ -94,6 +104,15 @@ export class RuntimeContext implements WorkflowContext {
   traceParent: string | undefined;
   traceState: string | undefined;
   isReplaying = true;
+  workflowSpanId: string | undefined;
+  metadata: Metadata = NO_METADATA;
+  executionInfo: ExecutionInfo = {
+    executionId: undefined,
+    tags: NO_METADATA,
+    scheduledStartTime: undefined,
+    parentInstanceId: undefined,
+    workflowSpanId: undefined,
+  };
   readonly logger: Logger;
   readonly whenAll = whenAll;
   readonly whenAny = whenAny;
@@ -136,6 +155,12 @@ export class RuntimeContext implements WorkflowContext {
   #awaiting: Task<unknown> | undefined;
   /** Set when processing must stop (version not available). */
   halted = false;
+  /** Awaits of an async workflow's code on this turn's tasks. */
+  readonly tracker: AwaitTracker = { waiting: 0, woke: false };
+  /** An async workflow's code has started and its promise has not settled yet. */
+  #running = false;
+  /** The turn is over: late code (a foreign await that settled afterwards) must change nothing. */
+  #closed = false;
 
   constructor(instanceId: string, options: RuntimeOptions) {
     this.instanceId = instanceId;
@@ -147,12 +172,23 @@ export class RuntimeContext implements WorkflowContext {
     return new Date(this.#nowMs);
   }
 
+  get isSuspended(): boolean {
+    return this.#suspended;
+  }
+
+  get historyEventSequence(): number {
+    return this.#eventIndex;
+  }
+
   // ---------------------------------------------------------------------------------------------------------------
   // Workflow API
 
   callActivity<O>(activity: ActivityDefinition | string, options?: CallActivityOptions<unknown>): Task<O> {
     const name = typeof activity === "string" ? activity : activity.name;
-    const input = this.#encodeArgument(options?.input, `the input of activity '${name}'`);
+    const input = this.#encodeArgument(
+      wrapMetadata(options?.input, options?.metadata),
+      `the input of activity '${name}'`,
+    );
     const router = this.#router(options?.appId);
     const taskExecutionId = this.#deferredGuid();
     const site = this.#site();
@@ -179,7 +215,10 @@ export class RuntimeContext implements WorkflowContext {
 
   callSubOrchestrator<O>(workflow: WorkflowDefinition | string, options?: CallChildWorkflowOptions<unknown>): Task<O> {
     const name = typeof workflow === "string" ? workflow : workflow.name;
-    const input = this.#encodeArgument(options?.input, `the input of child workflow '${name}'`);
+    const input = this.#encodeArgument(
+      wrapMetadata(options?.input, options?.metadata),
+      `the input of child workflow '${name}'`,
+    );
     const router = this.#router(options?.appId);
     const site = this.#site();
     const childId = (id: number) => options?.instanceId ?? `${this.instanceId}:${id.toString(16).padStart(4, "0")}`;
@@ -228,7 +267,7 @@ export class RuntimeContext implements WorkflowContext {
     attempts: { readonly schedule: () => number; readonly retryOrigin: (failedId: number) => TimerOrigin },
   ): Task<O> {
     const policy = retryPolicy === undefined ? undefined : RetryPolicy.from(retryPolicy);
-    const outer = new Task<O>();
+    const outer = new Task<O>(this.tracker);
     const attempt = (failures: number, waitedMs: number): void => {
       const id = attempts.schedule();
       this.#openTask(id, kind === "activity" ? "task" : "child", (event) => {
@@ -261,7 +300,7 @@ export class RuntimeContext implements WorkflowContext {
     } else {
       at = this.#nowMs + durationMs(fireAt, "createTimer() duration");
     }
-    const timer = new Task<void>();
+    const timer = new Task<void>(this.tracker);
     this.#addTimer(this.#site(), options.name, at, { case: "createTimer", value: {} }, () => timer[RESOLVE](undefined));
     return timer;
   }
@@ -272,7 +311,7 @@ export class RuntimeContext implements WorkflowContext {
     }
     const timeoutMs = options.timeout === undefined ? undefined : durationMs(options.timeout, "timeout");
     const key = name.toLowerCase();
-    const task = new Task<T>();
+    const task = new Task<T>(this.tracker);
     const buffered = this.#received.get(key)?.shift();
     if (buffered !== undefined) {
       this.#settleWithPayload(task, eventPayload(buffered.event), `event '${name}'`);
@@ -536,6 +575,15 @@ export class RuntimeContext implements WorkflowContext {
     if (router !== undefined) this.appId = router.targetAppID || router.sourceAppID || undefined;
     this.traceParent = es.parentTraceContext?.traceParent || undefined;
     this.traceState = es.parentTraceContext?.traceState;
+    this.workflowSpanId = es.workflowSpanID || undefined;
+    const scheduled = es.scheduledStartTimestamp;
+    this.executionInfo = {
+      executionId: this.executionId,
+      tags: es.tags,
+      scheduledStartTime: scheduled === undefined ? undefined : new Date(timestampMs(scheduled)),
+      parentInstanceId: this.parentInstanceId,
+      workflowSpanId: this.workflowSpanId,
+    };
     const resolution = this.#options.registry.resolveWorkflow(es.name, this.#versionName);
     if (!resolution.ok) {
       if (resolution.reason === "version-not-available") {
@@ -549,7 +597,10 @@ export class RuntimeContext implements WorkflowContext {
     this.#versionName = resolution.workflow.version ?? this.#versionName;
     let input: unknown;
     try {
-      input = decodePayloadOrThrow(this.#options.converter, es.input, `the input of workflow '${es.name}'`);
+      const decoded = decodePayloadOrThrow(this.#options.converter, es.input, `the input of workflow '${es.name}'`);
+      const unwrapped = unwrapMetadata(decoded);
+      input = unwrapped.value;
+      this.metadata = unwrapped.metadata ?? NO_METADATA;
     } catch (error) {
       return this.fail(error);
     }
@@ -560,7 +611,14 @@ export class RuntimeContext implements WorkflowContext {
       return this.fail(error);
     }
     if (isGenerator(result)) this.#drive(result, { ok: true, value: undefined });
-    else if (isPromiseLike(result)) {
+    else if (isPromiseLike(result) && this.#options.async === true) {
+      this.#running = true;
+      this.tracker.woke = true;
+      result.then(
+        (value) => this.#settleCode(() => this.#completeWithValue(value)),
+        (error: unknown) => this.#settleCode(() => this.fail(error)),
+      );
+    } else if (isPromiseLike(result)) {
       this.fail(
         new InvalidArgumentError(
           `Workflow '${es.name}' returned a Promise. Write it as a generator (function*) and yield tasks, or register it through @dt/aio for async/await.`,
@@ -600,6 +658,24 @@ export class RuntimeContext implements WorkflowContext {
       }
       next = settled(task);
     }
+  }
+
+  #settleCode(finish: () => void): void {
+    this.#running = false;
+    if (!this.#closed) finish();
+  }
+
+  /**
+   * After the code woken by an event has run: true when an async workflow's code is neither done nor waiting on any
+   * task of this turn, i.e. it awaits something history cannot settle (a timer, fetch, I/O).
+   */
+  get awaitsForeign(): boolean {
+    return this.#running && this.tracker.waiting === 0 && this.#completion === undefined;
+  }
+
+  /** Ends the turn: code that runs later (after a foreign await) can no longer act. */
+  close(): void {
+    this.#closed = true;
   }
 
   #completeWithValue(value: unknown): void {
@@ -764,6 +840,12 @@ export class RuntimeContext implements WorkflowContext {
   }
 
   #addAction(action: PendingAction): number {
+    if (this.#closed) {
+      throw new InvalidStateError(
+        "INVALID_STATE",
+        `Workflow '${this.workflowName}' (${this.instanceId}) acted after its turn ended: it awaited something that is not a workflow task.`,
+      );
+    }
     const id = this.#nextId();
     this.#lastSite = action.site;
     // After the outcome is decided new work is pointless; the id is still consumed to keep numbering stable.
@@ -803,7 +885,7 @@ export class RuntimeContext implements WorkflowContext {
 
   #setTime(ts: Timestamp): void {
     this.#nowTimestamp = ts;
-    this.#nowMs = Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000);
+    this.#nowMs = timestampMs(ts);
   }
 
   #router(targetAppId: string | undefined) {
@@ -905,6 +987,10 @@ function withSite<E extends DurableTaskError>(error: E, site: Error | undefined)
   const location = site === undefined ? undefined : callSite(site);
   if (location !== undefined) error.stack = `${error.name}: ${error.message}\n    at ${location}`;
   return error;
+}
+
+function timestampMs(ts: Timestamp): number {
+  return Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000);
 }
 
 function timestamp(seconds: bigint, nanos: number): Timestamp {

@@ -1,12 +1,12 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { type AsyncWorkflowFunction, runWorkflowTurn, toRegistrable } from "@dt/aio";
 import {
   type ActivityDefinition,
   type ActivityFunction,
   type DataConverter,
   executeActivity,
-  executeWorkflow,
   jsonConverter,
   type Logger,
   parseTraceParent,
@@ -40,6 +40,7 @@ import {
   type SidecarConnectionOptions,
   type SidecarTransport,
 } from "@dt/proto/transport";
+import { parseSandboxMode } from "@dt/sandbox";
 import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { HistoryCache } from "./history-cache.js";
 import { backoffMs, Slots } from "./slots.js";
@@ -111,19 +112,31 @@ export class TaskHubGrpcWorker {
     this.#admitted = { workflowRequest: new Slots(2 * workflows), activityRequest: new Slots(2 * activities) };
   }
 
-  /** Registers a workflow (a typed definition, or a function with its name taken from `name` or the function). */
+  /**
+   * Registers a workflow: a typed definition, a generator function, or an async function (run as an @dt/aio async
+   * workflow), named by `name`, the definition or the function. `sandboxMode` (`off`, `best_effort`, `strict`) turns
+   * on determinism checks for its turns.
+   */
   addWorkflow(
-    workflow: WorkflowDefinition<never, unknown> | WorkflowFunction<never, unknown>,
-    registration?: WorkflowRegistration,
+    workflow:
+      | WorkflowDefinition<never, unknown>
+      | WorkflowFunction<never, unknown>
+      | AsyncWorkflowFunction<never, unknown>,
+    registration: WorkflowRegistration = {},
   ): this {
     this.#assertNotRunning("workflows");
-    this.#registry.addWorkflow(workflow, registration);
+    const sandboxMode = registration.sandboxMode === undefined ? undefined : parseSandboxMode(registration.sandboxMode);
+    const options = { ...registration, ...(sandboxMode === undefined ? {} : { sandboxMode }) };
+    this.#registry.addWorkflow(toRegistrable(workflow, options), options);
     return this;
   }
 
   /** Alias of `addWorkflow` (the Durable Task name). */
   addOrchestrator(
-    workflow: WorkflowDefinition<never, unknown> | WorkflowFunction<never, unknown>,
+    workflow:
+      | WorkflowDefinition<never, unknown>
+      | WorkflowFunction<never, unknown>
+      | AsyncWorkflowFunction<never, unknown>,
     registration?: WorkflowRegistration,
   ): this {
     return this.addWorkflow(workflow, registration);
@@ -333,7 +346,7 @@ export class TaskHubGrpcWorker {
       result = { actions: [], customStatus: undefined, version: undefined };
     } else
       try {
-        result = executeWorkflow({ instanceId, pastEvents: past, newEvents: request.newEvents }, this.#registry, {
+        result = await runWorkflowTurn({ instanceId, pastEvents: past, newEvents: request.newEvents }, this.#registry, {
           converter: this.#converter,
           logger: this.#logger,
         });

@@ -14,7 +14,7 @@ import {
   type WorkflowAction,
 } from "@dt/proto";
 import type { ActivityContext } from "../activity.js";
-import { decodePayload, jsonConverter } from "../converter.js";
+import { decodePayload, jsonConverter, unwrapMetadata } from "../converter.js";
 import { type ExecuteOptions, executeWorkflow } from "../engine.js";
 import { ActivityNotRegisteredError } from "../errors.js";
 import { toFailureDetails } from "../failure.js";
@@ -245,8 +245,9 @@ function runActivity(registry: Registry, instanceId: string, call: Omit<Activity
       traceParent: undefined,
       traceState: undefined,
       signal: new AbortController().signal,
+      metadata: unwrapMetadata(decodePayload(jsonConverter, call.input)).metadata ?? {},
     };
-    const output = run(ctx, decodePayload(jsonConverter, call.input) as never);
+    const output = run(ctx, unwrapMetadata(decodePayload(jsonConverter, call.input)).value as never);
     if (typeof (output as PromiseLike<unknown> | null)?.then === "function") {
       (output as PromiseLike<unknown>).then(undefined, () => {}); // Never an unhandled rejection.
       throw new Error(`Activity '${call.name}' is async; give the simulator an activity resolver for it.`);

@@ -1,0 +1,55 @@
+// How the engine waits for async workflow code, on Node. Node runs process.nextTick callbacks only once V8's
+// microtask queue is empty, so a tick queued from a microtask fires exactly when all code woken so far (and
+// everything it awaited in turn) has run — before any timer or I/O callback. No event-loop round trip is needed.
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promiseHooks } from "node:v8";
+import type { AsyncDriver } from "@dt/core";
+
+// Taken at load: a sandboxed turn may patch globals, the driver must keep the real ones.
+const nextTick = process.nextTick;
+const microtask = queueMicrotask;
+
+/** Directories of the SDK's own modules: frames there are never the workflow's await. */
+const SDK_DIRS = ["@dt/core", "@dt/sandbox"].map((m) => dirname(fileURLToPath(import.meta.resolve(m))));
+SDK_DIRS.push(dirname(fileURLToPath(import.meta.url)));
+
+export const nodeDriver: AsyncDriver = {
+  settle: () => new Promise<void>((resolve) => microtask(() => nextTick(resolve))),
+
+  async traced(turn) {
+    // Each `await` creates a promise whose parent is the awaited one, at the await's source line.
+    const awaits: { promise: Promise<unknown>; parent: Promise<unknown>; site: Error }[] = [];
+    const settled = new WeakSet<Promise<unknown>>();
+    const stop = promiseHooks.createHook({
+      init(promise, parent) {
+        if (parent !== undefined) awaits.push({ promise, parent, site: new Error() });
+      },
+      settled(promise) {
+        settled.add(promise);
+      },
+    });
+    const where = () =>
+      awaits
+        .filter((a) => !settled.has(a.parent) && !settled.has(a.promise))
+        .map((a) => userFrame(a.site))
+        .filter((site): site is string => site !== undefined);
+    try {
+      return await turn(where);
+    } finally {
+      stop();
+    }
+  },
+};
+
+/** The first `file:line:column` of a stack outside Node internals and the SDK. */
+export function userFrame(error: Error): string | undefined {
+  for (const line of (error.stack ?? "").split("\n").slice(1)) {
+    const match = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(line);
+    const location = match?.[1]?.replace(/^file:\/\//, "");
+    if (location === undefined || location.startsWith("node:")) continue;
+    if (SDK_DIRS.some((dir) => location.startsWith(`${dir}/`)) && !/\.test\.[jt]s:/.test(location)) continue;
+    return location;
+  }
+  return undefined;
+}

@@ -1,0 +1,39 @@
+import { OrchestrationStatus } from "@dt/proto";
+import { describe, expect, it } from "vitest";
+import type { AsyncWorkflowContext } from "./context.js";
+import { at, completion, h, kinds, registry, run, started } from "./testing/histories.js";
+
+describe("async workflow smoke", () => {
+  it("chains two activities and completes", async () => {
+    const reg = registry({
+      seq: async (ctx: AsyncWorkflowContext, name: string) => {
+        const a = await ctx.callActivity<string>("hello", { input: name });
+        const b = await ctx.callActivity<string>("hello", { input: a });
+        return [a, b];
+      },
+    });
+    const t1 = await run(reg, [], started("seq", "x"));
+    expect(kinds(t1)).toEqual(["scheduleTask"]);
+    const past = [...started("seq", "x"), h.taskScheduled(1, "hello")];
+    const t2 = await run(reg, past, [h.workflowStarted(at(1)), h.taskCompleted(1, '"A"')]);
+    expect(kinds(t2)).toEqual(["scheduleTask"]);
+    expect(t2.actions[0]?.id).toBe(2);
+    const past2 = [...past, h.workflowStarted(at(1)), h.taskCompleted(1, '"A"'), h.taskScheduled(2, "hello")];
+    const done = completion(await run(reg, past2, [h.taskCompleted(2, '"B"')]));
+    expect(done.workflowStatus).toBe(OrchestrationStatus.COMPLETED);
+    expect(done.result).toBe('["A","B"]');
+  });
+
+  it("reports a foreign await with its location", async () => {
+    const reg = registry({
+      bad: async (ctx: AsyncWorkflowContext) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return ctx.instanceId;
+      },
+    });
+    const done = completion(await run(reg, [], started("bad")));
+    expect(done.workflowStatus).toBe(OrchestrationStatus.FAILED);
+    expect(done.failureDetails?.errorType).toBe("ForeignAwaitError");
+    expect(done.failureDetails?.errorMessage).toMatch(/smoke\.test\.ts:\d+:\d+/);
+  });
+});

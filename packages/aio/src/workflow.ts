@@ -1,0 +1,151 @@
+// Async workflows as registrations: an `async (ctx, input) => …` function becomes a workflow the @dt/core engine
+// runs, with an AsyncWorkflowContext built over the engine's context on every turn.
+import {
+  checkName,
+  DurableTaskError,
+  type SandboxMode,
+  type WorkflowContext,
+  type WorkflowDefinition,
+  type WorkflowFunction,
+} from "@dt/core";
+import { activeSandbox, seededRandom } from "@dt/sandbox";
+import { AsyncWorkflowContext } from "./context.js";
+
+export type AsyncWorkflowFunction<I = never, O = unknown> = (ctx: AsyncWorkflowContext, input: I) => Promise<O>;
+
+/** A workflow function or definition that cannot be registered as written. */
+export class WorkflowValidationError extends DurableTaskError {
+  readonly validation: "function_type" | "async_function" | "function_signature";
+  constructor(validation: WorkflowValidationError["validation"], message: string) {
+    super("WORKFLOW_VALIDATION_FAILED", `${validation} validation failed: ${message}`);
+    this.validation = validation;
+  }
+}
+
+const ADAPTED = Symbol("dt.asyncWorkflow");
+
+/** True for `async function` / `async () =>` (what the worker registers as async workflows). */
+export function isAsyncFunction(fn: unknown): fn is (...args: never[]) => Promise<unknown> {
+  return typeof fn === "function" && fn.constructor?.name === "AsyncFunction";
+}
+
+function truthy(value: string | undefined): boolean {
+  return /^(1|true|yes|on)$/i.test(value ?? "");
+}
+
+/** `DAPR_WF_DEBUG` / `DT_DEBUG`: record operations (ctx.getDebugInfo) and log them at debug level. */
+export function debugFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return truthy(env["DAPR_WF_DEBUG"]) || truthy(env["DT_DEBUG"]);
+}
+
+function validate(fn: unknown): asserts fn is AsyncWorkflowFunction<unknown, unknown> {
+  if (typeof fn !== "function") {
+    throw new WorkflowValidationError(
+      "function_type",
+      `a workflow must be a function; got ${fn === null ? "null" : typeof fn}.`,
+    );
+  }
+  if (!isAsyncFunction(fn)) {
+    throw new WorkflowValidationError(
+      "async_function",
+      `'${fn.name || "anonymous"}' must be an async function (async (ctx, input) => …); write generator workflows with defineWorkflow.`,
+    );
+  }
+  if (fn.length > 2) {
+    throw new WorkflowValidationError(
+      "function_signature",
+      `'${fn.name || "anonymous"}' takes ${fn.length} parameters; an async workflow takes (ctx) or (ctx, input).`,
+    );
+  }
+}
+
+/** The engine-side function of an async workflow: builds its context, binds an open sandbox, runs the code. */
+function adapt(
+  fn: AsyncWorkflowFunction<unknown, unknown>,
+  debug: boolean,
+): (ctx: WorkflowContext, input: unknown) => Promise<unknown> {
+  const run = (base: WorkflowContext, input: unknown) => {
+    const ctx = new AsyncWorkflowContext(base, { debug });
+    bindSandbox(base, () => ctx.random());
+    return fn(ctx, input);
+  };
+  return Object.assign(run, { [ADAPTED]: true });
+}
+
+/** Lets an open sandbox scope (best_effort, strict) use the workflow's deterministic time, randomness and timers. */
+export function bindSandbox(base: WorkflowContext, random: () => number): void {
+  activeSandbox()?.bind({
+    workflowName: base.workflowName,
+    now: () => base.currentUtcDateTime.getTime(),
+    random,
+    timer: (ms) => base.createTimer(ms / 1000),
+  });
+}
+
+export interface AsyncWorkflowOptions {
+  readonly version?: string;
+  readonly isLatest?: boolean;
+  /** Determinism checks for its turns: `off` (default), `best_effort` or `strict`. */
+  readonly sandboxMode?: SandboxMode;
+  /** Debug mode (default: `DAPR_WF_DEBUG` / `DT_DEBUG`). */
+  readonly debug?: boolean;
+}
+
+/** Declares an async workflow; its input and output types follow it to every call site and to the client. */
+export function defineAsyncWorkflow<I = undefined, O = unknown>(
+  name: string,
+  fn: AsyncWorkflowFunction<I, O>,
+  options: AsyncWorkflowOptions = {},
+): WorkflowDefinition<I, Awaited<O>> {
+  validate(fn);
+  return {
+    kind: "workflow",
+    name: checkName(name, "workflow"),
+    run: adapt(fn as AsyncWorkflowFunction<unknown, unknown>, options.debug ?? debugFromEnv()) as WorkflowDefinition<
+      I,
+      O
+    >["run"],
+    ...(options.version === undefined ? {} : { version: options.version }),
+    ...(options.isLatest === undefined ? {} : { isLatest: options.isLatest }),
+    ...(options.sandboxMode === undefined ? {} : { sandboxMode: options.sandboxMode }),
+  };
+}
+
+/**
+ * What a worker registers: async functions (and definitions whose `run` is one) become async workflows; generator
+ * workflows that opt into a sandbox get its binding; everything else is returned unchanged.
+ */
+export function toRegistrable(
+  workflow:
+    | WorkflowDefinition<never, unknown>
+    | WorkflowFunction<never, unknown>
+    | AsyncWorkflowFunction<never, unknown>,
+  options: { readonly name?: string; readonly sandboxMode?: SandboxMode } = {},
+): WorkflowDefinition<never, unknown> | WorkflowFunction<never, unknown> {
+  const def = typeof workflow === "function" ? undefined : workflow;
+  const run = (def?.run ?? workflow) as ((...args: never[]) => unknown) & { [ADAPTED]?: true };
+  if (run[ADAPTED] === true) return workflow as WorkflowDefinition<never, unknown>;
+  const name = options.name ?? def?.name ?? run.name;
+  if (isAsyncFunction(run)) {
+    validate(run);
+    return {
+      ...def,
+      kind: "workflow",
+      name: checkName(name, "workflow"),
+      run: adapt(run as AsyncWorkflowFunction<unknown, unknown>, debugFromEnv()),
+    };
+  }
+  if ((options.sandboxMode ?? def?.sandboxMode ?? "off") === "off") return workflow as WorkflowFunction<never, unknown>;
+  // A sandboxed generator workflow: bind the scope to its context when it starts.
+  const generator = (base: WorkflowContext, input: never) => {
+    const random = seededRandom(`${base.instanceId}:${base.executionId ?? ""}`);
+    bindSandbox(base, random);
+    return (run as (ctx: WorkflowContext, input: never) => unknown)(base, input);
+  };
+  return {
+    ...def,
+    kind: "workflow",
+    name: checkName(name, "workflow"),
+    run: Object.assign(generator, { [ADAPTED]: true as const }),
+  };
+}

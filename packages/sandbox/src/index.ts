@@ -1,0 +1,14 @@
+// @dt/sandbox: determinism checks for workflow turns (modes off, best_effort, strict), scoped so they never leak.
+
+export { seededRandom } from "./random.js";
+export {
+  activeSandbox,
+  detectionDisabled,
+  enterSandbox,
+  NonDeterminismWarning,
+  parseSandboxMode,
+  type SandboxHost,
+  SandboxMode,
+  type SandboxScope,
+  SandboxViolationError,
+} from "./sandbox.js";

@@ -1,0 +1,288 @@
+// A sandbox scope patches the process's non-deterministic globals for the duration of one workflow turn, then puts
+// the originals back. Patching is process-wide, so the caller must guarantee that nothing but the turn runs while a
+// scope is open: @dt/aio opens it inside a fresh setImmediate callback (the microtask queue is empty there) and closes
+// it before that callback's microtask chain ends, so activities and other I/O callbacks never see the patches.
+import { createRequire, syncBuiltinESMExports } from "node:module";
+import { DurableTaskError, InvalidArgumentError, type SandboxMode as Mode } from "@dt/core";
+
+export type SandboxMode = Mode;
+
+/** The modes by name, for code that prefers an enum: `SandboxMode.STRICT`. Strings work everywhere too. */
+export const SandboxMode = { OFF: "off", BEST_EFFORT: "best_effort", STRICT: "strict" } as const;
+
+/** Accepts `off`, `best_effort` (or `best-effort`) and `strict`, in any case. */
+export function parseSandboxMode(value: unknown): SandboxMode {
+  const mode = typeof value === "string" ? value.trim().toLowerCase().replace("-", "_") : value;
+  if (mode === "off" || mode === "best_effort" || mode === "strict") return mode;
+  throw new InvalidArgumentError(
+    `Unknown sandbox mode ${JSON.stringify(value)}; use "off", "best_effort" or "strict".`,
+  );
+}
+
+/** `DAPR_WF_DISABLE_DETECTION=true` turns every sandbox off, whatever the registrations say. */
+export function detectionDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return /^(1|true|yes|on)$/i.test(env["DAPR_WF_DISABLE_DETECTION"] ?? "");
+}
+
+/** A strict-mode workflow called something that is not deterministic, or reached for the network or the disk. */
+export class SandboxViolationError extends DurableTaskError {
+  /** What was called, e.g. `Math.random()`. */
+  readonly violation: string;
+  /** The deterministic alternative, e.g. `ctx.random()`. */
+  readonly suggestion: string;
+  constructor(violation: string, suggestion: string) {
+    super(
+      "SANDBOX_VIOLATION",
+      `${violation} is not allowed in a strict-mode workflow: it is not deterministic, so replay could diverge. Use ${suggestion} instead.`,
+    );
+    this.violation = violation;
+    this.suggestion = suggestion;
+  }
+}
+
+/** Emitted (process.emitWarning) once per workflow and call when best_effort replaced or let through such a call. */
+export class NonDeterminismWarning extends Error {
+  override readonly name = "NonDeterminismWarning";
+  readonly call: string;
+  readonly suggestion: string;
+  readonly workflowName: string;
+  constructor(workflowName: string, call: string, suggestion: string, replaced: boolean) {
+    super(
+      `Workflow '${workflowName}' called ${call}, which is not deterministic; ${replaced ? "the sandbox replaced it with a deterministic equivalent" : "it ran unchanged and may break replay"}. Use ${suggestion} instead.`,
+    );
+    this.workflowName = workflowName;
+    this.call = call;
+    this.suggestion = suggestion;
+  }
+}
+
+/** The deterministic sources a sandboxed turn uses in place of the real ones (provided by the workflow context). */
+export interface SandboxHost {
+  readonly workflowName: string;
+  /** The turn's deterministic time, in ms since the epoch. */
+  now(): number;
+  /** The workflow's seeded random stream, in [0, 1). */
+  random(): number;
+  /** A durable timer of `ms` milliseconds. */
+  timer(ms: number): PromiseLike<void>;
+}
+
+export interface SandboxScope {
+  readonly mode: "best_effort" | "strict";
+  /** Called when the workflow's code starts: from then on patched calls use the host. */
+  bind(host: SandboxHost): void;
+  /** Restores every original. Idempotent. */
+  exit(): void;
+}
+
+const realDate = globalThis.Date;
+const realRandom = Math.random;
+const g = globalThis as unknown as Record<string, unknown>;
+const cryptoObj = globalThis.crypto as unknown as Record<string, unknown>;
+const perf = globalThis.performance as unknown as Record<string, unknown>;
+
+let active: Scope | undefined;
+const warned = new Set<string>();
+
+class Scope implements SandboxScope {
+  readonly mode: "best_effort" | "strict";
+  host: SandboxHost | undefined;
+  readonly #restore: (() => void)[] = [];
+  constructor(mode: "best_effort" | "strict") {
+    this.mode = mode;
+  }
+
+  /** Replaces `target[key]` until exit. */
+  patch(target: Record<string, unknown>, key: string, value: unknown): void {
+    const original = target[key];
+    target[key] = value;
+    this.#restore.push(() => {
+      target[key] = original;
+    });
+  }
+
+  bind(host: SandboxHost): void {
+    this.host = host;
+  }
+
+  exit(): void {
+    if (active !== this) return;
+    active = undefined;
+    for (let i = this.#restore.length - 1; i >= 0; i--) (this.#restore[i] as () => void)();
+    this.#restore.length = 0;
+    if (this.mode === "strict") syncBuiltinESMExports();
+  }
+}
+
+/** The scope currently open, if any. */
+export function activeSandbox(): SandboxScope | undefined {
+  return active;
+}
+
+/**
+ * Patches the globals for one turn. Scopes do not nest: the caller runs sandboxed turns one at a time.
+ * Call `exit()` when the turn ends.
+ */
+export function enterSandbox(mode: "best_effort" | "strict"): SandboxScope {
+  if (active !== undefined) throw new InvalidArgumentError("A sandbox scope is already open; turns must not overlap.");
+  const scope = new Scope(mode);
+  active = scope;
+  scope.patch(g, "Date", SandboxDate);
+  scope.patch(Math as unknown as Record<string, unknown>, "random", sandboxRandom);
+  scope.patch(cryptoObj, "randomUUID", sandboxRandomUUID);
+  scope.patch(cryptoObj, "getRandomValues", sandboxGetRandomValues);
+  scope.patch(perf, "now", sandboxPerformanceNow);
+  scope.patch(g, "setTimeout", sandboxSetTimeout);
+  scope.patch(g, "clearTimeout", sandboxClearTimeout);
+  scope.patch(g, "setInterval", sandboxSetInterval);
+  scope.patch(g, "setImmediate", sandboxSetImmediate);
+  if (typeof g["fetch"] === "function") scope.patch(g, "fetch", guard(g["fetch"] as AnyFn, "fetch()", ACTIVITY));
+  if (mode === "strict") patchModules(scope);
+  return scope;
+}
+
+type AnyFn = (...args: unknown[]) => unknown;
+const ACTIVITY = "an activity (ctx.callActivity)";
+
+/**
+ * A call made inside the sandbox: strict throws; best_effort warns once per workflow and call and returns true when
+ * the caller should use the deterministic replacement. Without a bound host (engine code before the workflow starts)
+ * nothing is checked.
+ */
+function intercept(call: string, suggestion: string, replaced = true): SandboxHost | undefined {
+  const scope = active;
+  const host = scope?.host;
+  if (scope === undefined || host === undefined) return undefined;
+  if (scope.mode === "strict") throw new SandboxViolationError(call, suggestion);
+  const key = `${host.workflowName}\u0000${call}`;
+  if (!warned.has(key)) {
+    warned.add(key);
+    process.emitWarning(new NonDeterminismWarning(host.workflowName, call, suggestion, replaced));
+  }
+  return host;
+}
+
+/** A function that only strict mode refuses (best_effort lets it run, with a warning). */
+function guard(original: AnyFn, call: string, suggestion: string): AnyFn {
+  return function (this: unknown, ...args: unknown[]) {
+    intercept(call, suggestion, false);
+    return original.apply(this, args);
+  };
+}
+
+const SandboxDate = class Date extends realDate {
+  constructor(...args: unknown[]) {
+    if (args.length === 0) super(intercept("new Date()", "ctx.now()")?.now() ?? realDate.now());
+    else super(...(args as [number]));
+  }
+  static override now(): number {
+    return intercept("Date.now()", "ctx.now()")?.now() ?? realDate.now();
+  }
+  // Dates made before the turn are still Dates.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return value instanceof realDate;
+  }
+};
+
+function sandboxRandom(): number {
+  return intercept("Math.random()", "ctx.random()")?.random() ?? realRandom();
+}
+
+function randomBytes(host: SandboxHost | undefined, bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor((host?.random() ?? realRandom()) * 256);
+}
+
+function sandboxRandomUUID(): string {
+  const host = intercept("crypto.randomUUID()", "ctx.uuid4()");
+  const b = new Uint8Array(16);
+  randomBytes(host, b);
+  b[6] = ((b[6] as number) & 0x0f) | 0x40;
+  b[8] = ((b[8] as number) & 0x3f) | 0x80;
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function sandboxGetRandomValues<T extends ArrayBufferView | null>(array: T): T {
+  const host = intercept("crypto.getRandomValues()", "ctx.random()");
+  if (array !== null) randomBytes(host, new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+  return array;
+}
+
+const turnStart = new WeakMap<SandboxHost, number>();
+function sandboxPerformanceNow(): number {
+  const host = intercept("performance.now()", "ctx.now()");
+  if (host === undefined) return (realPerformanceNow as () => number).call(globalThis.performance);
+  // Milliseconds of workflow time since the turn first asked: deterministic, and monotonic like the real one.
+  const now = host.now();
+  if (!turnStart.has(host)) turnStart.set(host, now);
+  return now - (turnStart.get(host) as number);
+}
+const realPerformanceNow = perf["now"];
+
+/** Durable-timer handles of sandboxed setTimeout calls; clearTimeout stops the callback (the timer still fires). */
+const cancelled = new WeakSet<object>();
+function sandboxSetTimeout(callback: unknown, ms?: unknown, ...args: unknown[]): object {
+  const host = intercept("setTimeout()", "await ctx.sleep(seconds)");
+  const handle = {};
+  if (typeof callback !== "function") throw new InvalidArgumentError("setTimeout() needs a callback function.");
+  const delay = Math.max(0, Number(ms) || 0);
+  const fire = () => {
+    if (!cancelled.has(handle)) (callback as AnyFn)(...args);
+  };
+  if (host === undefined) return (realSetTimeout as AnyFn)(fire, delay) as object;
+  void host.timer(delay).then(fire);
+  return handle;
+}
+const realSetTimeout = g["setTimeout"];
+const realClearTimeout = g["clearTimeout"] as AnyFn;
+function sandboxClearTimeout(handle: unknown): void {
+  if (typeof handle === "object" && handle !== null) cancelled.add(handle);
+  realClearTimeout(handle);
+}
+
+function sandboxSetInterval(): never {
+  throw new SandboxViolationError("setInterval()", "a loop of `await ctx.sleep(seconds)` (or continueAsNew)");
+}
+
+function sandboxSetImmediate(callback: unknown, ...args: unknown[]): object {
+  intercept("setImmediate()", "plain code after an await");
+  if (typeof callback !== "function") throw new InvalidArgumentError("setImmediate() needs a callback function.");
+  // Runs within the turn (a microtask), the only place workflow code may run.
+  const handle = {};
+  void Promise.resolve().then(() => {
+    if (!cancelled.has(handle)) (callback as AnyFn)(...args);
+  });
+  return handle;
+}
+
+/** Strict mode also refuses the disk, the network and processes: the modules' functions throw while it is open. */
+const STRICT_MODULES: Readonly<Record<string, readonly string[] | "all">> = {
+  "node:fs": "all",
+  "node:fs/promises": "all",
+  "node:net": ["connect", "createConnection", "createServer"],
+  "node:tls": ["connect", "createServer"],
+  "node:http": ["request", "get", "createServer"],
+  "node:https": ["request", "get", "createServer"],
+  "node:http2": ["connect", "createServer", "createSecureServer"],
+  "node:dns": "all",
+  "node:dns/promises": "all",
+  "node:child_process": "all",
+  "node:worker_threads": ["Worker"],
+};
+const require = createRequire(import.meta.url);
+
+function patchModules(scope: Scope): void {
+  for (const [specifier, names] of Object.entries(STRICT_MODULES)) {
+    const mod = require(specifier) as Record<string, unknown>;
+    const keys =
+      names === "all" ? Object.keys(mod).filter((k) => typeof mod[k] === "function" && !/^[A-Z]/.test(k)) : names;
+    for (const key of keys) {
+      if (typeof mod[key] !== "function") continue;
+      const call = `${specifier.slice(5)}.${key}()`;
+      scope.patch(mod, key, () => {
+        throw new SandboxViolationError(call, ACTIVITY);
+      });
+    }
+  }
+  syncBuiltinESMExports();
+}
