@@ -73,13 +73,17 @@ export class AsyncWorkflowContext implements AsyncDisposable {
   readonly #operations: DebugOperation[] = [];
   readonly #cleanups: Cleanup[] = [];
   #metadata: Metadata;
+  #hasMetadata: boolean;
   #random: (() => number) | undefined;
-  #step = "execution";
+  /** The last operation, as `kind` and `detail` (formatted only when asked: this is on every call). */
+  #stepKind = "execution";
+  #stepDetail: unknown;
 
   constructor(base: WorkflowContext, options: AsyncContextOptions = {}) {
     this.#base = base;
     this.#debug = options.debug ?? false;
     this.#metadata = base.metadata;
+    this.#hasMetadata = Object.keys(base.metadata).length > 0;
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -135,7 +139,17 @@ export class AsyncWorkflowContext implements AsyncDisposable {
   }
   /** The operation the code was last at, as error messages name it. */
   get step(): string {
-    return this.#step;
+    const d = this.#stepDetail;
+    if (d === undefined || d === "") return this.#stepKind;
+    const text =
+      typeof d === "string"
+        ? `'${d}'`
+        : d instanceof Date
+          ? `until ${d.toISOString()}`
+          : typeof d === "object"
+            ? JSON.stringify(d)
+            : String(d);
+    return `${this.#stepKind}(${text})`;
   }
 
   get info(): WorkflowInfo {
@@ -161,7 +175,7 @@ export class AsyncWorkflowContext implements AsyncDisposable {
   callActivity<O = unknown>(name: string, options?: CallActivityOptions<unknown>): Task<O>;
   callActivity(activity: ActivityDefinition | string, options?: CallActivityOptions<unknown>): Task<unknown> {
     const name = typeof activity === "string" ? activity : activity.name;
-    this.#record(`callActivity('${name}')`);
+    this.#record("callActivity", name);
     return this.#base.callActivity(name, this.#withMetadata(options));
   }
 
@@ -175,7 +189,7 @@ export class AsyncWorkflowContext implements AsyncDisposable {
     options?: CallChildWorkflowOptions<unknown>,
   ): Task<unknown> {
     const name = typeof workflow === "string" ? workflow : workflow.name;
-    this.#record(`callSubOrchestrator('${name}')`);
+    this.#record("callSubOrchestrator", name);
     return this.#base.callSubOrchestrator(name, this.#withMetadata(options));
   }
 
@@ -191,9 +205,7 @@ export class AsyncWorkflowContext implements AsyncDisposable {
 
   /** A durable timer: a number of seconds, a Duration, or until a Date. */
   sleep(duration: Duration | Date): Task<void> {
-    this.#record(
-      duration instanceof Date ? `sleep(until ${duration.toISOString()})` : `sleep(${JSON.stringify(duration)})`,
-    );
+    this.#record("sleep", duration);
     return this.#base.createTimer(duration);
   }
 
@@ -204,13 +216,13 @@ export class AsyncWorkflowContext implements AsyncDisposable {
 
   /** The next event raised with this name; with `timeout`, fails with WorkflowTimeoutError if none arrives in time. */
   waitForExternalEvent<T = unknown>(name: string, options: { readonly timeout?: Duration } = {}): Task<T> {
-    this.#record(`waitForExternalEvent('${name}')`);
+    this.#record("waitForExternalEvent", name);
     return this.#base.waitForExternalEvent<T>(name, options);
   }
 
   /** Raise an event on another workflow instance. */
   sendEvent(instanceId: string, name: string, data?: unknown): void {
-    this.#record(`sendEvent('${instanceId}', '${name}')`);
+    this.#record("sendEvent", `${instanceId}', '${name}`);
     this.#base.sendEvent(instanceId, name, data);
   }
 
@@ -219,7 +231,7 @@ export class AsyncWorkflowContext implements AsyncDisposable {
 
   /** Every task's result, in order; fails with the first failure once all have settled. Empty → `[]`. */
   whenAll<const T extends readonly Task<unknown>[]>(tasks: T): Task<TaskResults<T>> {
-    this.#record(`whenAll(${tasks.length})`);
+    this.#record("whenAll", tasks.length);
     return whenAll(tasks);
   }
 
@@ -228,7 +240,7 @@ export class AsyncWorkflowContext implements AsyncDisposable {
    * if (winner === approval) …`. Read its value with `winner.getResult()`.
    */
   whenAny<const T extends readonly Task<unknown>[]>(tasks: T): Task<Winner<T[number]>> {
-    this.#record(`whenAny(${tasks.length})`);
+    this.#record("whenAny", tasks.length);
     return whenAny(tasks) as unknown as Task<Winner<T[number]>>;
   }
 
@@ -262,7 +274,7 @@ export class AsyncWorkflowContext implements AsyncDisposable {
         );
       }
     }
-    this.#record(`gather(${args.length})`);
+    this.#record("gather", args.length);
     const all = args as PromiseLike<unknown>[];
     if (options.returnExceptions === true)
       return Promise.all(all.map((a) => Promise.resolve(a).catch((e: unknown) => e)));
@@ -274,9 +286,9 @@ export class AsyncWorkflowContext implements AsyncDisposable {
    * `seconds` fires first. The operation is not cancelled; its outcome is ignored.
    */
   async withTimeout<T>(awaitable: PromiseLike<T>, seconds: number): Promise<T> {
-    const operation = this.#step;
+    const operation = this.step;
     const timer = this.#base.createTimer(seconds);
-    this.#record(`withTimeout(${seconds}s)`);
+    this.#record("withTimeout", seconds);
     const timedOut = Symbol("timeout");
     const outcome = await Promise.race([awaitable, timer.then(() => timedOut)]);
     if (outcome === timedOut) {
@@ -313,13 +325,13 @@ export class AsyncWorkflowContext implements AsyncDisposable {
   }
 
   setCustomStatus(status: unknown): void {
-    this.#record("setCustomStatus");
+    this.#record("setCustomStatus", "");
     this.#base.setCustomStatus(status);
   }
 
   /** Restart with `input` and a fresh history once the code returns (unconsumed events kept with `saveEvents`). */
   continueAsNew(input: unknown, options: { readonly saveEvents?: boolean } = {}): void {
-    this.#record("continueAsNew");
+    this.#record("continueAsNew", "");
     this.#base.continueAsNew(input, options);
   }
 
@@ -340,6 +352,7 @@ export class AsyncWorkflowContext implements AsyncDisposable {
         throw this.#error(`metadata values must be strings; '${k}' is ${typeof v}`, "setMetadata");
     }
     this.#metadata = { ...metadata };
+    this.#hasMetadata = Object.keys(metadata).length > 0;
   }
 
   getMetadata(): Metadata {
@@ -377,15 +390,17 @@ export class AsyncWorkflowContext implements AsyncDisposable {
       isReplaying: this.isReplaying,
       isSuspended: this.isSuspended,
       debugMode: this.#debug,
-      step: this.#step,
+      step: this.step,
       operationHistory: [...this.#operations],
       cleanupTasksCount: this.#cleanups.length,
     };
   }
 
-  #record(operation: string): void {
-    this.#step = operation;
+  #record(kind: string, detail: unknown): void {
+    this.#stepKind = kind;
+    this.#stepDetail = detail;
     if (!this.#debug) return;
+    const operation = this.step;
     this.#operations.push({
       operation,
       time: this.currentUtcDateTime.toISOString(),
@@ -396,7 +411,7 @@ export class AsyncWorkflowContext implements AsyncDisposable {
   }
 
   #withMetadata<O extends { readonly metadata?: Metadata }>(options: O | undefined): O | undefined {
-    if (Object.keys(this.#metadata).length === 0) return options;
+    if (!this.#hasMetadata) return options;
     return { ...options, metadata: { ...this.#metadata, ...options?.metadata } } as O;
   }
 

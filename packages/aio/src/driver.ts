@@ -15,7 +15,7 @@ const SDK_DIRS = ["@dt/core", "@dt/sandbox"].map((m) => dirname(fileURLToPath(im
 SDK_DIRS.push(dirname(fileURLToPath(import.meta.url)));
 
 export const nodeDriver: AsyncDriver = {
-  settle: () => new Promise<void>((resolve) => microtask(() => nextTick(resolve))),
+  settle: (then) => microtask(() => nextTick(then)),
 
   async traced(turn) {
     // Each `await` creates a promise whose parent is the awaited one, at the await's source line.

@@ -27,8 +27,8 @@ export interface ExecuteOptions {
  * microtasks, so after an event settles something the code awaits, the engine lets that code run before it goes on.
  */
 export interface AsyncDriver {
-  /** Resolves once every microtask queued so far, and every microtask those queue, has run. */
-  settle(): Promise<void>;
+  /** Calls `then` once every microtask queued so far, and every microtask those queue, has run. */
+  settle(then: () => void): void;
   /**
    * Runs `turn` while recording where code awaits; `where()` lists the awaits still pending, innermost first, as
    * `file:line:column`. Used only to locate a foreign await after one was found.
@@ -147,7 +147,7 @@ function processEvents(ctx: RuntimeContext, past: readonly HistoryEvent[], newEv
 }
 
 /** `processEvents` for async workflow code: after each event that woke the code, the code runs before the next. */
-async function processEventsAsync(
+function processEventsAsync(
   ctx: RuntimeContext,
   past: readonly HistoryEvent[],
   newEvents: readonly HistoryEvent[],
@@ -156,29 +156,42 @@ async function processEventsAsync(
 ): Promise<RuntimeContext> {
   const count = past.length + newEvents.length;
   const tracker = ctx.tracker;
-  for (let i = 0; i < count && !ctx.halted; i++) {
-    const replaying = i < past.length;
-    const event = (replaying ? past[i] : newEvents[i - past.length]) as HistoryEvent;
-    ctx.beginEvent(i, count, replaying);
-    try {
-      ctx.process(event);
-    } catch (error) {
-      ctx.fail(error);
-      break;
-    }
-    if (!tracker.woke) continue;
-    tracker.woke = false;
-    await driver.settle();
-    if (ctx.awaitsForeign) {
-      const step = `history event #${i} (${event.eventType.case ?? "unknown"})`;
-      ctx.fail(
-        new ForeignAwaitError({ workflowName: ctx.workflowName, instanceId: ctx.instanceId, step }, where?.()[0]),
-      );
-      break;
-    }
-  }
-  ctx.close();
-  return ctx;
+  let i = 0;
+  return new Promise((resolve) => {
+    // Callback-driven rather than `await` per event: a turn settles once per awaited resolution, so this is hot.
+    const resume = (): void => {
+      if (ctx.awaitsForeign) {
+        const event = (i <= past.length ? past[i - 1] : newEvents[i - 1 - past.length]) as HistoryEvent;
+        const step = `history event #${i - 1} (${event.eventType.case ?? "unknown"})`;
+        ctx.fail(
+          new ForeignAwaitError({ workflowName: ctx.workflowName, instanceId: ctx.instanceId, step }, where?.()[0]),
+        );
+        return finish();
+      }
+      for (; i < count && !ctx.halted; ) {
+        const replaying = i < past.length;
+        const event = (replaying ? past[i] : newEvents[i - past.length]) as HistoryEvent;
+        ctx.beginEvent(i, count, replaying);
+        i++;
+        try {
+          ctx.process(event);
+        } catch (error) {
+          ctx.fail(error);
+          return finish();
+        }
+        if (tracker.woke) {
+          tracker.woke = false;
+          return driver.settle(resume);
+        }
+      }
+      finish();
+    };
+    const finish = () => {
+      ctx.close();
+      resolve(ctx);
+    };
+    resume();
+  });
 }
 
 function failedAtACall(ctx: RuntimeContext): boolean {

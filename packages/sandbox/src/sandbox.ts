@@ -271,18 +271,30 @@ const STRICT_MODULES: Readonly<Record<string, readonly string[] | "all">> = {
 };
 const require = createRequire(import.meta.url);
 
-function patchModules(scope: Scope): void {
+/** What strict mode replaces: own data properties only, found once without running any lazy getter. */
+let strictPlan: { mod: Record<string, unknown>; key: string; call: string }[] | undefined;
+
+function planStrict(): NonNullable<typeof strictPlan> {
+  const plan: NonNullable<typeof strictPlan> = [];
   for (const [specifier, names] of Object.entries(STRICT_MODULES)) {
     const mod = require(specifier) as Record<string, unknown>;
-    const keys =
-      names === "all" ? Object.keys(mod).filter((k) => typeof mod[k] === "function" && !/^[A-Z]/.test(k)) : names;
+    // Reading a getter could load an internal module that captures a stub for good, so only data properties count.
+    const keys = names === "all" ? Object.keys(mod).filter((k) => !/^[A-Z]/.test(k)) : names;
     for (const key of keys) {
-      if (typeof mod[key] !== "function") continue;
-      const call = `${specifier.slice(5)}.${key}()`;
-      scope.patch(mod, key, () => {
-        throw new SandboxViolationError(call, ACTIVITY);
-      });
+      const d = Object.getOwnPropertyDescriptor(mod, key);
+      if (d === undefined || !("value" in d) || typeof d.value !== "function") continue;
+      plan.push({ mod, key, call: `${specifier.slice(5)}.${key}()` });
     }
+  }
+  return plan;
+}
+
+function patchModules(scope: Scope): void {
+  strictPlan ??= planStrict();
+  for (const { mod, key, call } of strictPlan) {
+    scope.patch(mod, key, () => {
+      throw new SandboxViolationError(call, ACTIVITY);
+    });
   }
   syncBuiltinESMExports();
 }

@@ -41,3 +41,134 @@ export function completion(result: WorkflowResult) {
     throw new Error(`no completion: ${JSON.stringify(kinds(result))}`);
   return { id: action.id, ...action.workflowActionType.value };
 }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Multi-turn helpers: a history built from the actions the workflow itself took, as a sidecar would record them.
+
+type ActionCase = NonNullable<WorkflowAction["workflowActionType"]["case"]>;
+type ActionValue<C extends ActionCase> = Extract<WorkflowAction["workflowActionType"], { case: C }>["value"];
+type StartOptions = NonNullable<Parameters<typeof h.executionStarted>[3]>;
+
+/** The action at `index`, asserted to be of `kind`, flattened to its id, router and fields. */
+export function action<C extends ActionCase>(result: WorkflowResult, index: number, kind: C) {
+  const a = result.actions[index];
+  if (a === undefined) throw new Error(`no action #${index}: ${JSON.stringify(kinds(result))}`);
+  if (a.workflowActionType.case !== kind) throw new Error(`action #${index} is ${a.workflowActionType.case}`);
+  return { id: a.id, router: a.router, ...(a.workflowActionType.value as ActionValue<C>) };
+}
+
+/** A wire timestamp as an ISO string (millisecond precision). */
+export function iso(ts: { readonly seconds: bigint; readonly nanos: number } | undefined): string | undefined {
+  return ts === undefined ? undefined : new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)).toISOString();
+}
+
+/** A wire payload (JSON text) decoded; absent → undefined. */
+export function decode(payload: string | undefined): unknown {
+  return payload === undefined || payload === "" ? undefined : JSON.parse(payload);
+}
+
+/** WorkflowStarted + ExecutionStarted with every ExecutionStarted field a sidecar may set. */
+export function startedWith(
+  name: string,
+  input: unknown,
+  options: StartOptions & {
+    readonly instanceId?: string;
+    readonly time?: Date;
+    readonly tags?: Record<string, string>;
+    readonly scheduledStartTime?: Date;
+    readonly workflowSpanId?: string;
+    /** The raw input text (overrides `input`). */
+    readonly rawInput?: string;
+  } = {},
+): HistoryEvent[] {
+  const { instanceId = INSTANCE, time = START, tags, scheduledStartTime, workflowSpanId, rawInput, ...rest } = options;
+  const es = h.executionStarted(
+    name,
+    instanceId,
+    rawInput ?? (input === undefined ? undefined : JSON.stringify(input)),
+    rest,
+  );
+  if (es.eventType.case === "executionStarted") {
+    const value = es.eventType.value;
+    if (tags !== undefined) value.tags = { ...tags };
+    if (workflowSpanId !== undefined) value.workflowSpanID = workflowSpanId;
+    if (scheduledStartTime !== undefined) {
+      const ms = scheduledStartTime.getTime();
+      value.scheduledStartTimestamp = {
+        $typeName: "google.protobuf.Timestamp",
+        seconds: BigInt(Math.floor(ms / 1000)),
+        nanos: (ms % 1000) * 1_000_000,
+      };
+    }
+  }
+  return [h.workflowStarted(time), es];
+}
+
+/** The history events a sidecar records for a turn's actions (completions excluded: they end the history). */
+export function recorded(actions: readonly WorkflowAction[]): HistoryEvent[] {
+  const events: HistoryEvent[] = [];
+  for (const a of actions) {
+    const t = a.workflowActionType;
+    switch (t.case) {
+      case "scheduleTask":
+        events.push(h.taskScheduled(a.id, t.value.name, t.value.input, t.value.taskExecutionId));
+        break;
+      case "createChildWorkflow":
+        events.push(h.childWorkflowCreated(a.id, t.value.name, t.value.instanceId, t.value.input));
+        break;
+      case "sendEvent":
+        events.push(h.eventSent(a.id, t.value.instance?.instanceId ?? "", t.value.name, t.value.data));
+        break;
+      case "createTimer": {
+        const origin = t.value.origin;
+        const fire = t.value.fireAt;
+        if (origin.case === "externalEvent" && fire?.seconds === 253402300799n) {
+          events.push(h.indefiniteTimerCreated(a.id, origin.value.name));
+        } else {
+          const fireAt = new Date(iso(fire) ?? 0);
+          events.push(h.timerCreated(a.id, fireAt, origin.case === undefined ? undefined : origin, t.value.name));
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return events;
+}
+
+/**
+ * One instance, turn by turn: each `turn(newEvents)` runs the workflow over the history so far, then records the new
+ * events and the turn's actions (as a sidecar would) into that history, so the next turn replays all of it.
+ */
+export class Session {
+  readonly history: HistoryEvent[] = [];
+  readonly turns: WorkflowResult[] = [];
+  readonly #reg: Registry;
+  readonly #instanceId: string;
+
+  constructor(reg: Registry, instanceId = INSTANCE) {
+    this.#reg = reg;
+    this.#instanceId = instanceId;
+  }
+
+  async turn(newEvents: HistoryEvent[]): Promise<WorkflowResult> {
+    const result = await runWorkflowTurn(
+      { instanceId: this.#instanceId, pastEvents: [...this.history], newEvents },
+      this.#reg,
+    );
+    this.history.push(...newEvents, ...recorded(result.actions));
+    this.turns.push(result);
+    return result;
+  }
+}
+
+/** Runs a turn for another instance id (histories from `startedWith(..., { instanceId })`). */
+export function runAs(
+  reg: Registry,
+  instanceId: string,
+  past: HistoryEvent[],
+  newEvents: HistoryEvent[],
+): Promise<WorkflowResult> {
+  return runWorkflowTurn({ instanceId, pastEvents: past, newEvents }, reg);
+}

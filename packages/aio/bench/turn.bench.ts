@@ -1,0 +1,107 @@
+// Per-turn cost of async authoring and of the sandbox modes: µs per workflow turn through `runWorkflowTurn` (what the
+// worker calls), compared with generator authoring. Run with `pnpm bench` (builds first).
+// What is timed: one turn that replays a 10-activity chain (31 past events) and completes it, the typical last turn
+// of a short workflow. Each variant's result is checked before timing. Turns run one after another.
+import { cpus } from "node:os";
+import { type AsyncWorkflowContext, defineAsyncWorkflow, runWorkflowTurn, toRegistrable } from "@dt/aio";
+import {
+  defineWorkflow,
+  executeWorkflow,
+  history as h,
+  Registry,
+  type WorkflowContext,
+  type WorkflowRequest,
+  type WorkflowResult,
+} from "@dt/core";
+import { OrchestrationStatus } from "@dt/proto";
+
+const STEPS = 10;
+const TURNS = Number(process.env["BENCH_TURNS"] ?? 2000);
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 9);
+const T0 = Date.UTC(2020, 0, 1, 12);
+const at = (s: number) => new Date(T0 + s * 1000);
+
+const generator = defineWorkflow("generator", function* (ctx: WorkflowContext) {
+  let acc = 0;
+  for (let i = 0; i < STEPS; i++) acc += (yield ctx.callActivity("step", { input: i })) as number;
+  return acc;
+});
+const asyncBody = async (ctx: AsyncWorkflowContext) => {
+  let acc = 0;
+  for (let i = 0; i < STEPS; i++) acc += await ctx.callActivity<number>("step", { input: i });
+  return acc;
+};
+const variants = {
+  "generator, executeWorkflow (sync engine)": "generator",
+  "generator, runWorkflowTurn": "generator",
+  "async, sandbox off": "async_off",
+  "async, sandbox best_effort": "async_best_effort",
+  "async, sandbox strict": "async_strict",
+} as const;
+
+const registry = new Registry()
+  .addWorkflow(generator)
+  .addWorkflow(toRegistrable(defineAsyncWorkflow("async_off", asyncBody)))
+  .addWorkflow(defineAsyncWorkflow("async_best_effort", asyncBody, { sandboxMode: "best_effort" }))
+  .addWorkflow(defineAsyncWorkflow("async_strict", asyncBody, { sandboxMode: "strict" }));
+
+function request(name: string): WorkflowRequest {
+  const past = [h.workflowStarted(at(0)), h.executionStarted(name, "bench"), h.taskScheduled(1, "step", "0")];
+  for (let i = 1; i < STEPS; i++) {
+    past.push(h.workflowStarted(at(i)), h.taskCompleted(i, "1"), h.taskScheduled(i + 1, "step", String(i)));
+  }
+  return {
+    instanceId: "bench",
+    pastEvents: past,
+    newEvents: [h.workflowStarted(at(STEPS)), h.taskCompleted(STEPS, "1")],
+  };
+}
+
+function check(label: string, result: WorkflowResult): void {
+  const done = result.actions[0]?.workflowActionType;
+  const value = done?.case === "completeWorkflow" ? done.value : undefined;
+  if (value?.workflowStatus !== OrchestrationStatus.COMPLETED || value.result !== String(STEPS)) {
+    throw new Error(`${label} did not complete: ${JSON.stringify(value?.failureDetails ?? done?.case)}`);
+  }
+}
+
+async function timeTurns(label: string, name: string): Promise<number> {
+  const req = request(name);
+  const sync = label.includes("sync engine");
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < TURNS; i++) {
+    if (sync) executeWorkflow(req, registry);
+    else await runWorkflowTurn(req, registry);
+  }
+  return Number(process.hrtime.bigint() - start) / 1000 / TURNS;
+}
+
+for (const [label, name] of Object.entries(variants)) {
+  check(
+    label,
+    label.includes("sync engine")
+      ? executeWorkflow(request(name), registry)
+      : await runWorkflowTurn(request(name), registry),
+  );
+}
+const samples = new Map<string, number[]>(Object.keys(variants).map((k) => [k, []]));
+for (let round = 0; round < ROUNDS + 2; round++) {
+  // Alternate the variants each round so drift hits all of them alike; the first two rounds are warm-up.
+  for (const [label, name] of Object.entries(variants)) {
+    const us = await timeTurns(label, name);
+    if (round >= 2) samples.get(label)?.push(us);
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const base = median(samples.get("async, sandbox off") ?? []);
+const gen = median(samples.get("generator, executeWorkflow (sync engine)") ?? []);
+console.log(
+  `\n@dt/aio turn cost: µs per turn (replay a ${STEPS}-activity chain and complete), median of ${ROUNDS} rounds × ${TURNS} turns`,
+);
+console.log(`${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}\n`);
+console.log("| variant | µs/turn | vs generator (sync) | vs async off |");
+console.log("| --- | ---: | ---: | ---: |");
+for (const [label, xs] of samples) {
+  const m = median(xs);
+  console.log(`| ${label} | ${m.toFixed(1)} | ${(m / gen).toFixed(2)}× | ${(m / base).toFixed(2)}× |`);
+}
