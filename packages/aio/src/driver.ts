@@ -1,18 +1,15 @@
 // How the engine waits for async workflow code, on Node. Node runs process.nextTick callbacks only once V8's
 // microtask queue is empty, so a tick queued from a microtask fires exactly when all code woken so far (and
 // everything it awaited in turn) has run — before any timer or I/O callback. No event-loop round trip is needed.
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promiseHooks } from "node:v8";
-import type { AsyncDriver } from "@dt/core";
+import { type AsyncDriver, skipFramesFrom, sourceLocation } from "@dt/core";
 
 // Taken at load: a sandboxed turn may patch globals, the driver must keep the real ones.
 const nextTick = process.nextTick;
 const microtask = queueMicrotask;
 
-/** Directories of the SDK's own modules: frames there are never the workflow's await. */
-const SDK_DIRS = ["@dt/core", "@dt/sandbox"].map((m) => dirname(fileURLToPath(import.meta.resolve(m))));
-SDK_DIRS.push(dirname(fileURLToPath(import.meta.url)));
+skipFramesFrom(import.meta.url);
+skipFramesFrom(import.meta.resolve("@dt/sandbox"));
 
 export const nodeDriver: AsyncDriver = {
   settle: (then) => microtask(() => nextTick(then)),
@@ -32,7 +29,7 @@ export const nodeDriver: AsyncDriver = {
     const where = () =>
       awaits
         .filter((a) => !settled.has(a.parent) && !settled.has(a.promise))
-        .map((a) => userFrame(a.site))
+        .map((a) => sourceLocation(a.site))
         .filter((site): site is string => site !== undefined);
     try {
       return await turn(where);
@@ -41,15 +38,3 @@ export const nodeDriver: AsyncDriver = {
     }
   },
 };
-
-/** The first `file:line:column` of a stack outside Node internals and the SDK. */
-export function userFrame(error: Error): string | undefined {
-  for (const line of (error.stack ?? "").split("\n").slice(1)) {
-    const match = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(line);
-    const location = match?.[1]?.replace(/^file:\/\//, "");
-    if (location === undefined || location.startsWith("node:")) continue;
-    if (SDK_DIRS.some((dir) => location.startsWith(`${dir}/`)) && !/\.test\.[jt]s:/.test(location)) continue;
-    return location;
-  }
-  return undefined;
-}

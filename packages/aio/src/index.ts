@@ -16,7 +16,7 @@ export {
   type WorkflowInfo,
 } from "./context.js";
 export { nodeDriver } from "./driver.js";
-export { runWorkflowTurn, type TurnOptions } from "./turn.js";
+export { replay, runWorkflowTurn, type TurnOptions } from "./turn.js";
 export {
   type AsyncWorkflowFunction,
   type AsyncWorkflowOptions,

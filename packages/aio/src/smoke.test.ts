@@ -2,6 +2,8 @@ import { OrchestrationStatus } from "@dt/proto";
 import { describe, expect, it } from "vitest";
 import type { AsyncWorkflowContext } from "./context.js";
 import { at, completion, h, kinds, registry, run, started } from "./testing/histories.js";
+import { replay } from "./turn.js";
+import { defineAsyncWorkflow } from "./workflow.js";
 
 describe("async workflow smoke", () => {
   it("chains two activities and completes", async () => {
@@ -35,5 +37,28 @@ describe("async workflow smoke", () => {
     expect(done.workflowStatus).toBe(OrchestrationStatus.FAILED);
     expect(done.failureDetails?.errorType).toBe("ForeignAwaitError");
     expect(done.failureDetails?.errorMessage).toMatch(/smoke\.test\.ts:\d+:\d+/);
+  });
+
+  it("replay() checks a saved history against async code and names the divergence", async () => {
+    const events = [
+      ...started("seq", "x"),
+      h.taskScheduled(1, "hello"),
+      h.workflowStarted(at(1)),
+      h.taskCompleted(1, '"A"'),
+      h.executionCompleted(2, OrchestrationStatus.COMPLETED, '"A"'),
+    ];
+    const same = defineAsyncWorkflow("seq", async (ctx, name: string) =>
+      ctx.callActivity<string>("hello", { input: name }),
+    );
+    const ok = await replay(events, same);
+    expect(ok.ok).toBe(true);
+    const changed = defineAsyncWorkflow("seq", async (ctx) => {
+      await ctx.sleep(1);
+      return "A";
+    });
+    const report = await replay(events, changed);
+    expect(report.ok).toBe(false);
+    expect(report.divergences[0]?.expected).toBe("callActivity('hello')");
+    expect(report.divergences[0]?.location).toMatch(/smoke\.test\.ts:\d+:\d+/);
   });
 });

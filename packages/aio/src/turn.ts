@@ -4,11 +4,18 @@ import {
   type ExecuteOptions,
   executeWorkflowAsync,
   type Registry,
+  type ReplayOptions,
+  type ReplayReport,
+  replayAsync,
+  type WorkflowDefinition,
+  type WorkflowFunction,
   type WorkflowRequest,
   type WorkflowResult,
 } from "@dt/core";
+import type { HistoryEvent } from "@dt/proto";
 import { detectionDisabled, enterSandbox } from "@dt/sandbox";
 import { nodeDriver } from "./driver.js";
+import { type AsyncWorkflowFunction, toRegistrable } from "./workflow.js";
 
 // Taken at load, before any sandbox can patch them.
 const immediate = setImmediate;
@@ -68,4 +75,19 @@ function sandboxModeOf(request: WorkflowRequest, registry: Registry): "off" | "b
   if (name === undefined) return "off";
   const resolution = registry.resolveWorkflow(name, version);
   return resolution.ok ? (resolution.workflow.sandboxMode ?? "off") : "off";
+}
+
+/**
+ * Re-runs a saved history against the current code of a workflow (generator or async) and reports where they
+ * diverge: run it in CI against production histories before deploying a change.
+ */
+export function replay(
+  events: readonly HistoryEvent[],
+  workflow:
+    | WorkflowDefinition<never, unknown>
+    | WorkflowFunction<never, unknown>
+    | AsyncWorkflowFunction<never, unknown>,
+  options: ReplayOptions = {},
+): Promise<ReplayReport> {
+  return replayAsync(events, toRegistrable(workflow) as WorkflowDefinition, { ...options, driver: nodeDriver });
 }

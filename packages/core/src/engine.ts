@@ -69,18 +69,30 @@ export async function executeWorkflowAsync(
   options: ExecuteOptions & { readonly driver: AsyncDriver },
 ): Promise<WorkflowResult> {
   checkRequest(request);
-  const runtime = { ...runtimeOptions(registry, options), async: true };
-  const { instanceId, pastEvents, newEvents } = request;
-  const turn = (opts: RuntimeOptions, where?: () => string[]) =>
-    processEventsAsync(new RuntimeContext(instanceId, opts), pastEvents, newEvents, options.driver, where);
-  let ctx = await turn(runtime);
-  if (ctx.failure instanceof ForeignAwaitError && options.driver.traced !== undefined) {
-    // Deterministic up to the foreign await, so a traced second run stops at the same await and can say where.
-    ctx = await options.driver.traced((where) => turn(runtime, where));
-  } else if (failedAtACall(ctx)) {
-    ctx = await turn({ ...runtime, captureSites: true });
-  }
+  const runtime = runtimeOptions(registry, options);
+  const ctx = await runTurnAsync(request.instanceId, request.pastEvents, request.newEvents, runtime, options.driver);
   return result(request, runtime, ctx);
+}
+
+/** `runTurn` for async workflow code: a foreign await is located by a traced re-run, other failures as in runTurn. */
+export async function runTurnAsync(
+  instanceId: string,
+  past: readonly HistoryEvent[],
+  newEvents: readonly HistoryEvent[],
+  runtime: RuntimeOptions,
+  driver: AsyncDriver,
+  needsSites: (ctx: RuntimeContext) => boolean = failedAtACall,
+): Promise<RuntimeContext> {
+  const opts = { ...runtime, async: true };
+  const turn = (o: RuntimeOptions, where?: () => string[]) =>
+    processEventsAsync(new RuntimeContext(instanceId, o), past, newEvents, driver, where);
+  const ctx = await turn(opts);
+  if (ctx.failure instanceof ForeignAwaitError && driver.traced !== undefined) {
+    // Deterministic up to the foreign await, so a traced second run stops at the same await and can say where.
+    return driver.traced((where) => turn(opts, where));
+  }
+  if (opts.captureSites === true || !needsSites(ctx)) return ctx;
+  return turn({ ...opts, captureSites: true });
 }
 
 function checkRequest(request: WorkflowRequest): void {

@@ -56,9 +56,10 @@ export {
 } from "./errors.js";
 export { toFailureDetails } from "./failure.js";
 export { history } from "./history.js";
+export { skipFramesFrom, sourceLocation } from "./location.js";
 export { type Logger, replaySafeLogger, silentLogger } from "./logger.js";
 export { type RegisteredWorkflow, Registry, type WorkflowRegistration, type WorkflowResolution } from "./registry.js";
-export { type ReplayReport, replay } from "./replay.js";
+export { type ReplayOptions, type ReplayReport, replay, replayAsync } from "./replay.js";
 export { RetryPolicy, type RetryPolicyOptions } from "./retry.js";
 export { Task, type TaskResult, type TaskResults, whenAll, whenAny } from "./task.js";
 export { formatTraceParent, parseTraceParent, type TraceParent } from "./tracecontext.js";

@@ -2,10 +2,11 @@ import type { HistoryEvent } from "@dt/proto";
 import { OrchestrationStatus } from "@dt/proto";
 import { type DataConverter, jsonConverter } from "./converter.js";
 import type { WorkflowDefinition, WorkflowFunction } from "./definitions.js";
-import { runTurn } from "./engine.js";
+import { type AsyncDriver, runTurn, runTurnAsync } from "./engine.js";
 import { NonDeterminismError } from "./errors.js";
 import { silentLogger } from "./logger.js";
 import { Registry } from "./registry.js";
+import type { RuntimeContext } from "./runtime.js";
 
 export interface ReplayReport {
   /** True when the code reproduces the history exactly. */
@@ -24,22 +25,46 @@ export interface ReplayReport {
 export function replay(
   events: readonly HistoryEvent[],
   workflow: WorkflowDefinition | WorkflowFunction,
-  options: { readonly converter?: DataConverter; readonly registry?: Registry } = {},
+  options: ReplayOptions = {},
 ): ReplayReport {
+  const { instanceId, runtime } = setUp(events, workflow, options);
+  return report(events, runTurn(instanceId, events, [], runtime, divergedOrFailed));
+}
+
+/** `replay` for async workflows (pass @dt/aio's driver; @dt/aio's own `replay` does). */
+export async function replayAsync(
+  events: readonly HistoryEvent[],
+  workflow: WorkflowDefinition | WorkflowFunction,
+  options: ReplayOptions & { readonly driver: AsyncDriver },
+): Promise<ReplayReport> {
+  const { instanceId, runtime } = setUp(events, workflow, options);
+  return report(events, await runTurnAsync(instanceId, events, [], runtime, options.driver, divergedOrFailed));
+}
+
+export interface ReplayOptions {
+  readonly converter?: DataConverter;
+  readonly registry?: Registry;
+}
+
+function setUp(
+  events: readonly HistoryEvent[],
+  workflow: WorkflowDefinition | WorkflowFunction,
+  options: ReplayOptions,
+) {
   const started = events.find((e) => e.eventType.case === "executionStarted");
   const name = started?.eventType.case === "executionStarted" ? started.eventType.value.name : undefined;
   const instanceId =
     started?.eventType.case === "executionStarted" ? (started.eventType.value.workflowInstance?.instanceId ?? "") : "";
   const registry = options.registry ?? new Registry().addWorkflow(workflow, name === undefined ? {} : { name });
-  const runtime = { registry, logger: silentLogger, converter: options.converter ?? jsonConverter };
-  // Everything is replayed history; divergences are reported with the workflow's source lines.
-  const ctx = runTurn(
-    instanceId,
-    events,
-    [],
-    runtime,
-    (c) => c.failure !== undefined || c.unconfirmedActions(0).length > 0,
-  );
+  return { instanceId, runtime: { registry, logger: silentLogger, converter: options.converter ?? jsonConverter } };
+}
+
+// Everything is replayed history; divergences are reported with the workflow's source lines.
+function divergedOrFailed(c: RuntimeContext): boolean {
+  return c.failure !== undefined || c.unconfirmedActions(0).length > 0;
+}
+
+function report(events: readonly HistoryEvent[], ctx: RuntimeContext): ReplayReport {
   const divergences: NonDeterminismError[] = [];
   if (ctx.failure instanceof NonDeterminismError) divergences.push(ctx.failure);
   else divergences.push(...ctx.unconfirmedActions(events.length));

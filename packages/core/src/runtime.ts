@@ -40,6 +40,7 @@ import {
   WorkflowTimeoutError,
 } from "./errors.js";
 import { toFailureDetails } from "./failure.js";
+import { sourceLocation as callSite } from "./location.js";
 import { type Logger, replaySafeLogger } from "./logger.js";
 import type { Registry } from "./registry.js";
 import { RetryPolicy, type RetryPolicyOptions } from "./retry.js";
@@ -79,7 +80,6 @@ const INDEFINITE_SECONDS = 253402300799n;
 const INDEFINITE_NANOS = 999_999_999;
 /** Namespace of the Dapr Python SDK's deterministic `new_guid`. */
 const daprGuid = uuidV5("9e952958-5e33-4daf-827f-2fa12937b875");
-const CORE_DIR = new URL(".", import.meta.url).pathname;
 const NO_METADATA: Metadata = Object.freeze({});
 
 export interface RuntimeOptions {
@@ -969,18 +969,6 @@ function describeEvent(event: HistoryEvent): string {
 }
 
 /** `file:line:col` of the first stack frame outside the engine's own modules (tests next to them count as user code). */
-function callSite(site: Error): string | undefined {
-  for (const line of (site.stack ?? "").split("\n").slice(1)) {
-    const match = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(line);
-    const location = match?.[1]?.replace(/^file:\/\//, "");
-    if (location === undefined || location.startsWith("node:")) continue;
-    const file = location.replace(/:\d+:\d+$/, "");
-    const engineModule =
-      file.startsWith(CORE_DIR) && !file.slice(CORE_DIR.length).includes("/") && !/\.test\.[jt]s$/.test(file);
-    if (!engineModule) return location;
-  }
-  return undefined;
-}
 
 /** Point a task failure's stack at the workflow line that started the task, which is what the user needs to see. */
 function withSite<E extends DurableTaskError>(error: E, site: Error | undefined): E {

@@ -43,6 +43,7 @@ export class Task<T = unknown> implements PromiseLike<T> {
    * Awaiting a task waits for history to settle it. A getter, so that a whenAny winner handed to an await is taken
    * as the value itself (`winner === approval`), not unwrapped to its result.
    */
+  // biome-ignore lint/suspicious/noThenProperty: a task is deliberately PromiseLike, so async workflows can await it.
   get then(): PromiseLike<T>["then"] {
     return (handingOver === this ? undefined : taskThen) as PromiseLike<T>["then"];
   }

@@ -170,6 +170,7 @@ function guard(original: AnyFn, call: string, suggestion: string): AnyFn {
   };
 }
 
+// biome-ignore lint/suspicious/noShadowRestrictedNames: named Date so that `Date.name` and stack traces read as usual.
 const SandboxDate = class Date extends realDate {
   constructor(...args: unknown[]) {
     if (args.length === 0) super(intercept("new Date()", "ctx.now()")?.now() ?? realDate.now());
