@@ -6,10 +6,11 @@ import {
   type CallActivityOptions,
   type CallChildWorkflowOptions,
   type Duration,
+  durationMs,
   type ExecutionInfo,
   type Logger,
   type Metadata,
-  type Task,
+  Task,
   type TaskResults,
   type WorkflowContext,
   type WorkflowDefinition,
@@ -29,6 +30,8 @@ export type Winner<T extends Task<unknown>> = Omit<T, "then">;
 export interface WorkflowInfo {
   readonly instanceId: string;
   readonly workflowName: string;
+  readonly executionId: string | undefined;
+  readonly appId: string | undefined;
   readonly isReplaying: boolean;
   readonly isSuspended: boolean;
   readonly parentInstanceId: string | undefined;
@@ -157,6 +160,8 @@ export class AsyncWorkflowContext implements AsyncDisposable {
     return Object.freeze({
       instanceId: b.instanceId,
       workflowName: b.workflowName,
+      executionId: b.executionId,
+      appId: b.appId,
       isReplaying: b.isReplaying,
       isSuspended: b.isSuspended,
       parentInstanceId: b.parentInstanceId,
@@ -283,20 +288,24 @@ export class AsyncWorkflowContext implements AsyncDisposable {
 
   /**
    * The awaitable's result, or a WorkflowTimeoutError (a TimeoutError, code WORKFLOW_TIMEOUT) if a durable timer of
-   * `seconds` fires first. The operation is not cancelled; its outcome is ignored.
+   * `timeout` (seconds, or a Duration) fires first. The operation is not cancelled; its outcome is ignored.
    */
-  async withTimeout<T>(awaitable: PromiseLike<T>, seconds: number): Promise<T> {
+  async withTimeout<T>(awaitable: PromiseLike<T>, timeout: Duration): Promise<T> {
     const operation = this.step;
+    const seconds = durationMs(timeout, "withTimeout() timeout") / 1000;
     const timer = this.#base.createTimer(seconds);
     this.#record("withTimeout", seconds);
+    const expired = () =>
+      new WorkflowTimeoutError(`${operation} timed out after ${seconds}s`, { timeoutSeconds: seconds, operation });
+    if (awaitable instanceof Task) {
+      // A task races through whenAny, which leaves no callback on the loser (so a later foreign await is still seen).
+      const winner = (await whenAny([awaitable, timer])) as Task<unknown>;
+      if (winner === timer) throw expired();
+      return winner.getResult() as T;
+    }
     const timedOut = Symbol("timeout");
     const outcome = await Promise.race([awaitable, timer.then(() => timedOut)]);
-    if (outcome === timedOut) {
-      throw new WorkflowTimeoutError(`${operation} timed out after ${seconds}s`, {
-        timeoutSeconds: seconds,
-        operation,
-      });
-    }
+    if (outcome === timedOut) throw expired();
     return outcome as T;
   }
 

@@ -2,7 +2,7 @@
 // microtask queue is empty, so a tick queued from a microtask fires exactly when all code woken so far (and
 // everything it awaited in turn) has run — before any timer or I/O callback. No event-loop round trip is needed.
 import { promiseHooks } from "node:v8";
-import { type AsyncDriver, skipFramesFrom, sourceLocation } from "@dt/core";
+import { type AsyncDriver, skipFramesFrom, stackFrames } from "@dt/core";
 
 // Taken at load: a sandboxed turn may patch globals, the driver must keep the real ones.
 const nextTick = process.nextTick;
@@ -29,7 +29,7 @@ export const nodeDriver: AsyncDriver = {
     const where = () =>
       awaits
         .filter((a) => !settled.has(a.parent) && !settled.has(a.promise))
-        .map((a) => sourceLocation(a.site))
+        .map((a) => awaitSite(a.site))
         .filter((site): site is string => site !== undefined);
     try {
       return await turn(where);
@@ -38,3 +38,14 @@ export const nodeDriver: AsyncDriver = {
     }
   },
 };
+
+/**
+ * Where a promise was created, if user code created it: the frame right below the hook. Promises the SDK creates
+ * (the engine's own `then` on the workflow's promise) are not the workflow's awaits.
+ */
+function awaitSite(site: Error): string | undefined {
+  const frames = stackFrames(site);
+  frames.next(); // the init hook itself
+  const creator = frames.next();
+  return creator.done === true || creator.value.sdk ? undefined : creator.value.location;
+}

@@ -124,6 +124,12 @@ export function toRegistrable(
 ): WorkflowDefinition<never, unknown> | WorkflowFunction<never, unknown> {
   const def = typeof workflow === "function" ? undefined : workflow;
   const run = (def?.run ?? workflow) as ((...args: never[]) => unknown) & { [ADAPTED]?: true };
+  if (typeof run !== "function") {
+    throw new WorkflowValidationError(
+      "function_type",
+      `a workflow must be a function or a definition with a run function; got ${describe(workflow)}.`,
+    );
+  }
   if (run[ADAPTED] === true) return workflow as WorkflowDefinition<never, unknown>;
   const name = options.name ?? def?.name ?? run.name;
   if (isAsyncFunction(run)) {
@@ -148,4 +154,8 @@ export function toRegistrable(
     name: checkName(name, "workflow"),
     run: Object.assign(generator, { [ADAPTED]: true as const }),
   };
+}
+
+function describe(value: unknown): string {
+  return value === null ? "null" : typeof value;
 }

@@ -56,7 +56,7 @@ export {
 } from "./errors.js";
 export { toFailureDetails } from "./failure.js";
 export { history } from "./history.js";
-export { skipFramesFrom, sourceLocation } from "./location.js";
+export { skipFramesFrom, sourceLocation, stackFrames } from "./location.js";
 export { type Logger, replaySafeLogger, silentLogger } from "./logger.js";
 export { type RegisteredWorkflow, Registry, type WorkflowRegistration, type WorkflowResolution } from "./registry.js";
 export { type ReplayOptions, type ReplayReport, replay, replayAsync } from "./replay.js";

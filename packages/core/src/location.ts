@@ -15,15 +15,21 @@ export function skipFramesFrom(moduleUrl: string): void {
 }
 skipFramesFrom(import.meta.url);
 
-/** `file:line:column` of the first frame of `error`'s stack outside Node internals and the SDK's modules. */
-export function sourceLocation(error: Error): string | undefined {
+/** The frames of `error`'s stack that name a source position (Node internals left out), outermost last. */
+export function* stackFrames(error: Error): Generator<{ readonly location: string; readonly sdk: boolean }> {
   for (const line of (error.stack ?? "").split("\n").slice(1)) {
     const match = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(line);
     const location = match?.[1]?.replace(/^file:\/\//, "");
     if (location === undefined || location.startsWith("node:")) continue;
     const file = location.replace(/:\d+:\d+$/, "");
-    const sdk = sdkDirs.some((d) => file.startsWith(d) && !file.slice(d.length).includes("/"));
-    if (!sdk || /\.test\.[jt]s$/.test(file)) return location;
+    const sdk =
+      sdkDirs.some((d) => file.startsWith(d) && !file.slice(d.length).includes("/")) && !/\.test\.[jt]s$/.test(file);
+    yield { location, sdk };
   }
+}
+
+/** `file:line:column` of the first frame of `error`'s stack outside Node internals and the SDK's modules. */
+export function sourceLocation(error: Error): string | undefined {
+  for (const frame of stackFrames(error)) if (!frame.sdk) return frame.location;
   return undefined;
 }

@@ -152,14 +152,22 @@ export class Session {
     this.#instanceId = instanceId;
   }
 
+  readonly #requests: { pastEvents: HistoryEvent[]; newEvents: HistoryEvent[] }[] = [];
+
   async turn(newEvents: HistoryEvent[]): Promise<WorkflowResult> {
-    const result = await runWorkflowTurn(
-      { instanceId: this.#instanceId, pastEvents: [...this.history], newEvents },
-      this.#reg,
-    );
+    const request = { pastEvents: [...this.history], newEvents };
+    const result = await runWorkflowTurn({ instanceId: this.#instanceId, ...request }, this.#reg);
     this.history.push(...newEvents, ...recorded(result.actions));
+    this.#requests.push(request);
     this.turns.push(result);
     return result;
+  }
+
+  /** Runs turn `index` again with exactly the request it had (a worker re-running it after a crash). */
+  rerun(index: number): Promise<WorkflowResult> {
+    const request = this.#requests[index];
+    if (request === undefined) throw new Error(`no turn #${index}`);
+    return runWorkflowTurn({ instanceId: this.#instanceId, ...request }, this.#reg);
   }
 }
 
