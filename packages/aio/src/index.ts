@@ -22,6 +22,7 @@ export {
   type AsyncWorkflowOptions,
   debugFromEnv,
   defineAsyncWorkflow,
+  driveAsyncGenerator,
   isAsyncFunction,
   toRegistrable,
   WorkflowValidationError,

@@ -61,4 +61,18 @@ describe("async workflow smoke", () => {
     expect(report.divergences[0]?.expected).toBe("callActivity('hello')");
     expect(report.divergences[0]?.location).toMatch(/smoke\.test\.ts:\d+:\d+/);
   });
+
+  it("runs an `async function*` workflow (durabletask-js style): each yield gives back the task's result", async () => {
+    const reg = registry({
+      gen: async function* (ctx: { callActivity: (n: string) => unknown }) {
+        const a = (yield ctx.callActivity("hello")) as string;
+        return `${a}!`;
+      },
+    });
+    expect(kinds(await run(reg, [], started("gen")))).toEqual(["scheduleTask"]);
+    const done = completion(
+      await run(reg, [...started("gen"), h.taskScheduled(1, "hello")], [h.taskCompleted(1, '"A"')]),
+    );
+    expect(done.result).toBe('"A!"');
+  });
 });

@@ -132,6 +132,19 @@ export function toRegistrable(
   }
   if (run[ADAPTED] === true) return workflow as WorkflowDefinition<never, unknown>;
   const name = options.name ?? def?.name ?? run.name;
+  if (run.constructor?.name === "AsyncGeneratorFunction") {
+    // durabletask-js / @dapr/dapr style `async function*`: each `yield task` gives back the task's result.
+    const generator = run as unknown as (
+      ctx: WorkflowContext,
+      input: never,
+    ) => AsyncGenerator<unknown, unknown, unknown>;
+    return {
+      ...def,
+      kind: "workflow",
+      name: checkName(name, "workflow"),
+      run: (ctx, input) => driveAsyncGenerator(generator(ctx, input)),
+    };
+  }
   if (isAsyncFunction(run)) {
     validate(run);
     return {
@@ -158,4 +171,14 @@ export function toRegistrable(
 
 function describe(value: unknown): string {
   return value === null ? "null" : typeof value;
+}
+
+/**
+ * Runs an `async function*` workflow: an async generator awaits what it yields, so `yield task` hands out the task's
+ * result (or throws its failure at the `yield`), and the driver passes it straight back in.
+ */
+export async function driveAsyncGenerator(generator: AsyncGenerator<unknown, unknown, unknown>): Promise<unknown> {
+  let step = await generator.next();
+  while (step.done !== true) step = await generator.next(step.value);
+  return step.value;
 }

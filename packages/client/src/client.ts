@@ -357,9 +357,11 @@ function aborted(signal: AbortSignal | undefined): boolean {
 }
 
 function timeout(what: string, instanceId: string, timeoutMs: number | undefined): WorkflowTimeoutError {
-  return new WorkflowTimeoutError(
-    `Workflow '${instanceId}' did not reach ${what} within ${(timeoutMs ?? 0) / 1000} s.`,
-  );
+  const timeoutSeconds = (timeoutMs ?? 0) / 1000;
+  return new WorkflowTimeoutError(`Workflow '${instanceId}' did not reach ${what} within ${timeoutSeconds} s.`, {
+    timeoutSeconds,
+    operation: `wait for ${what} of '${instanceId}'`,
+  });
 }
 
 function prefixed(attributes: Record<string, string>): Record<string, string> {
