@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -123,6 +124,43 @@ describe("dt (built binary)", () => {
     await hello(address, "s3cret");
     sidecar.child.kill("SIGTERM");
     expect((await sidecar.exited).code).toBe(0);
+  }, 60_000);
+
+  it("dt workflow: exit 1 with SIDECAR_UNAVAILABLE and a hint when nothing listens at --address", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    for (const flags of [[], ["--json"]]) {
+      const list = run(["workflow", "list", "--address", `127.0.0.1:${port}`, ...flags]);
+      expect((await list.exited).code).toBe(1);
+      expect(list.stdout()).toBe("");
+      expect(list.stderr()).toMatch(
+        new RegExp(
+          `^dt workflow list: SIDECAR_UNAVAILABLE: list_workflows: the sidecar is unreachable \\(.*ECONNREFUSED.*\\)\\.\\n` +
+            `Is a sidecar listening on 127\\.0\\.0\\.1:${port}\\? Set it with --address or DAPR_GRPC_ENDPOINT\\.\\n$`,
+        ),
+      );
+    }
+  }, 60_000);
+
+  it("dt workflow: sends --api-token (or $DAPR_API_TOKEN) to a `dt sidecar` that requires one", async () => {
+    const sidecar = run(["sidecar", "--memory", "--port", "0"], { DAPR_API_TOKEN: "s3cret" });
+    const address = await ready(sidecar);
+    try {
+      const refused = run(["workflow", "list", "--address", address]);
+      expect((await refused.exited).code).toBe(1);
+      expect(refused.stderr()).toMatch(/^dt workflow list: SIDECAR_ERROR: list_workflows failed: .*\n$/);
+      const flag = run(["workflow", "list", "--address", address, "--api-token", "s3cret"]);
+      expect((await flag.exited).code).toBe(0);
+      expect(flag.stdout()).toBe("No workflow instances found.\n");
+      const env = run(["workflow", "list", "--json"], { DAPR_API_TOKEN: "s3cret", DAPR_GRPC_ENDPOINT: address });
+      expect((await env.exited).code).toBe(0);
+      expect(JSON.parse(env.stdout())).toEqual([]);
+    } finally {
+      sidecar.child.kill("SIGTERM");
+      await sidecar.exited;
+    }
   }, 60_000);
 
   it("exits 2 on a usage error and 0 for --help, without starting anything", async () => {

@@ -19,6 +19,8 @@ const code = await main(process.argv.slice(2), {
   err: (line) => process.stderr.write(`${line}\n`),
   env: process.env,
   signal: controller.signal,
+  stdout: process.stdout,
+  stderr: process.stderr,
 });
 process.off("SIGINT", onSignal);
 process.off("SIGTERM", onSignal);

@@ -3,9 +3,17 @@ export {
   asUsageError,
   type CliContext,
   type Command,
+  EXIT_CODES,
   EXIT_FAILURE,
+  EXIT_INTERRUPTED,
+  EXIT_NOT_FOUND,
   EXIT_OK,
+  EXIT_TIMEOUT,
   EXIT_USAGE,
+  EXIT_WORKFLOW_FAILED,
+  exitCodeFor,
+  exitCodesHelp,
+  type OutputStream,
   UsageError,
 } from "./command.js";
 export { COMMANDS, findCommand, main, mainHelp, version } from "./main.js";
@@ -21,3 +29,18 @@ export {
   type SidecarArgs,
   sidecarCommand,
 } from "./sidecar.js";
+export {
+  type ConnectWorkflowClient,
+  createWorkflowCommand,
+  type WorkflowClient,
+  workflowCommand,
+} from "./workflow.js";
+export {
+  parseDuration,
+  parseWorkflowArgs,
+  resolveConnection,
+  SUBCOMMANDS as WORKFLOW_SUBCOMMANDS,
+  subcommandHelp,
+  type WorkflowArgs,
+  workflowHelp,
+} from "./workflow-args.js";

@@ -70,8 +70,8 @@ describe("main (command table)", () => {
     expect(version()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
-  it("has the sidecar command", () => {
-    expect(COMMANDS.map((command) => command.name)).toContain("sidecar");
+  it("has the sidecar and workflow commands", () => {
+    expect(COMMANDS.map((command) => command.name)).toEqual(["sidecar", "workflow"]);
   });
 });
 

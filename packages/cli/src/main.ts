@@ -1,10 +1,11 @@
 // The `dt` command table and dispatcher: `dt <command> [options]`, `dt --help`, `dt help <command>`, `dt --version`.
-// New commands (e.g. `dt workflow …`) are one more entry in COMMANDS.
+// A new command is one more entry in COMMANDS.
 import { readFileSync } from "node:fs";
 import { asUsageError, type CliContext, type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./command.js";
 import { sidecarCommand } from "./sidecar.js";
+import { workflowCommand } from "./workflow.js";
 
-export const COMMANDS: readonly Command[] = [sidecarCommand];
+export const COMMANDS: readonly Command[] = [sidecarCommand, workflowCommand];
 
 export function findCommand(name: string, commands: readonly Command[] = COMMANDS): Command | undefined {
   return commands.find((command) => command.name === name);

@@ -152,7 +152,7 @@ const ACTIVITY = "an activity (ctx.callActivity)";
 function intercept(call: string, suggestion: string, replaced = true): SandboxHost | undefined {
   const scope = active;
   const host = scope?.host;
-  if (scope === undefined || host === undefined) return undefined;
+  if (scope === undefined || host === undefined || bypass > 0) return undefined;
   if (scope.mode === "strict") throw new SandboxViolationError(call, suggestion);
   const key = `${host.workflowName}\u0000${call}`;
   if (!warned.has(key)) {
@@ -162,11 +162,19 @@ function intercept(call: string, suggestion: string, replaced = true): SandboxHo
   return host;
 }
 
-/** A function that only strict mode refuses (best_effort lets it run, with a warning). */
+/** Calls inside a let-through function (fetch's own timers and clocks) are the library's, not the workflow's. */
+let bypass = 0;
+
+/** A function that only strict mode refuses (best_effort lets it run, with a warning, and unpatched). */
 function guard(original: AnyFn, call: string, suggestion: string): AnyFn {
   return function (this: unknown, ...args: unknown[]) {
     intercept(call, suggestion, false);
-    return original.apply(this, args);
+    bypass++;
+    try {
+      return original.apply(this, args);
+    } finally {
+      bypass--;
+    }
   };
 }
 
