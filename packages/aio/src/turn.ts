@@ -3,19 +3,22 @@
 import {
   type ExecuteOptions,
   executeWorkflowAsync,
+  type Logger,
   type Registry,
   type ReplayOptions,
   type ReplayReport,
   replayAsync,
+  type SandboxMode,
+  type WorkflowContext,
   type WorkflowDefinition,
   type WorkflowFunction,
   type WorkflowRequest,
   type WorkflowResult,
 } from "@dt/core";
 import type { HistoryEvent } from "@dt/proto";
-import { detectionDisabled, enterSandbox } from "@dt/sandbox";
+import { detectionDisabled, enterSandbox, outsideSandbox, parseSandboxMode, seededRandom } from "@dt/sandbox";
 import { nodeDriver } from "./driver.js";
-import { type AsyncWorkflowFunction, toRegistrable } from "./workflow.js";
+import { type AsyncWorkflowFunction, bindSandbox, toRegistrable } from "./workflow.js";
 
 // Taken at load, before any sandbox can patch them.
 const immediate = setImmediate;
@@ -37,24 +40,52 @@ export function runWorkflowTurn(
   registry: Registry,
   options: TurnOptions = {},
 ): Promise<WorkflowResult> {
-  const run = () => executeWorkflowAsync(request, registry, { ...options, driver: nodeDriver });
   const mode = sandboxModeOf(request, registry);
-  if (mode === "off" || (options.disableDetection ?? detectionDisabled())) return run();
-  const turn = lane.then(
+  if (mode === "off" || (options.disableDetection ?? detectionDisabled())) {
+    return executeWorkflowAsync(request, registry, { ...options, driver: nodeDriver });
+  }
+  const logger = options.logger === undefined ? undefined : outsideSandboxLogger(options.logger);
+  return inSandbox(mode, () =>
+    executeWorkflowAsync(request, registry, {
+      ...options,
+      ...(logger === undefined ? {} : { logger }),
+      onWorkflowStart: bindToSandbox,
+      driver: nodeDriver,
+    }),
+  );
+}
+
+/** Runs `turn` in a sandbox scope of its own (see runWorkflowTurn). */
+function inSandbox<T>(mode: "best_effort" | "strict", turn: () => Promise<T>): Promise<T> {
+  const result = lane.then(
     () =>
-      new Promise<WorkflowResult>((resolve, reject) => {
+      new Promise<T>((resolve, reject) => {
         let scope: ReturnType<typeof enterSandbox> | undefined;
         immediate(() => {
           scope = enterSandbox(mode);
-          run()
+          turn()
             .then(resolve, reject)
             .finally(() => scope?.exit());
         });
         immediate(() => scope?.exit());
       }),
   );
-  lane = turn.catch(() => undefined);
-  return turn;
+  lane = result.catch(() => undefined);
+  return result;
+}
+
+/** Binds the open sandbox scope to the workflow's time and a random stream seeded by the instance. */
+function bindToSandbox(ctx: WorkflowContext): void {
+  bindSandbox(ctx, seededRandom(`${ctx.instanceId}:${ctx.executionId ?? ""}`));
+}
+
+/** The worker's logger, called from workflow code inside the scope, still sees the real clock. */
+function outsideSandboxLogger(logger: Logger): Logger {
+  const wrap =
+    (level: keyof Logger) =>
+    (message: string, attributes?: Record<string, unknown>): void =>
+      outsideSandbox(() => logger[level](message, attributes));
+  return { debug: wrap("debug"), info: wrap("info"), warn: wrap("warn"), error: wrap("error") };
 }
 
 /** The sandbox mode of the workflow a request runs (from its ExecutionStarted event and recorded version). */
@@ -74,7 +105,7 @@ function sandboxModeOf(request: WorkflowRequest, registry: Registry): "off" | "b
   }
   if (name === undefined) return "off";
   const resolution = registry.resolveWorkflow(name, version);
-  return resolution.ok ? (resolution.workflow.sandboxMode ?? "off") : "off";
+  return resolution.ok ? parseSandboxMode(resolution.workflow.sandboxMode ?? "off") : "off";
 }
 
 /**
@@ -87,7 +118,19 @@ export function replay(
     | WorkflowDefinition<never, unknown>
     | WorkflowFunction<never, unknown>
     | AsyncWorkflowFunction<never, unknown>,
-  options: ReplayOptions = {},
+  options: ReplayOptions & { readonly sandboxMode?: SandboxMode } = {},
 ): Promise<ReplayReport> {
-  return replayAsync(events, toRegistrable(workflow) as WorkflowDefinition, { ...options, driver: nodeDriver });
+  const registrable = toRegistrable(
+    workflow,
+    options.sandboxMode === undefined ? {} : { sandboxMode: options.sandboxMode },
+  );
+  const run = () =>
+    replayAsync(events, registrable as WorkflowDefinition, {
+      ...options,
+      onWorkflowStart: bindToSandbox,
+      driver: nodeDriver,
+    });
+  const mode = typeof registrable === "function" ? "off" : (registrable.sandboxMode ?? "off");
+  // Replay the way the worker runs it: under the workflow's sandbox, or best_effort code would diverge.
+  return mode === "off" || detectionDisabled() ? run() : inSandbox(mode, run);
 }

@@ -8,7 +8,7 @@ import {
   type WorkflowDefinition,
   type WorkflowFunction,
 } from "@dt/core";
-import { activeSandbox, seededRandom } from "@dt/sandbox";
+import { activeSandbox, parseSandboxMode } from "@dt/sandbox";
 import { AsyncWorkflowContext } from "./context.js";
 
 export type AsyncWorkflowFunction<I = never, O = unknown> = (ctx: AsyncWorkflowContext, input: I) => Promise<O>;
@@ -66,6 +66,7 @@ function adapt(
 ): (ctx: WorkflowContext, input: unknown) => Promise<unknown> {
   const run = (base: WorkflowContext, input: unknown) => {
     const ctx = new AsyncWorkflowContext(base, { debug });
+    // Rebind an open sandbox to this context's random stream, so Math.random() and ctx.random() are one stream.
     bindSandbox(base, () => ctx.random());
     return fn(ctx, input);
   };
@@ -107,13 +108,14 @@ export function defineAsyncWorkflow<I = undefined, O = unknown>(
     >["run"],
     ...(options.version === undefined ? {} : { version: options.version }),
     ...(options.isLatest === undefined ? {} : { isLatest: options.isLatest }),
-    ...(options.sandboxMode === undefined ? {} : { sandboxMode: options.sandboxMode }),
+    ...(options.sandboxMode === undefined ? {} : { sandboxMode: parseSandboxMode(options.sandboxMode) }),
   };
 }
 
 /**
- * What a worker registers: async functions (and definitions whose `run` is one) become async workflows; generator
- * workflows that opt into a sandbox get its binding; everything else is returned unchanged.
+ * What a worker registers: async functions (and definitions whose `run` is one) become async workflows and `async
+ * function*` workflows are driven by awaiting each yield; generator workflows and definitions stay as they are. A
+ * sandbox mode given here (validated) goes on the returned definition.
  */
 export function toRegistrable(
   workflow:
@@ -130,43 +132,29 @@ export function toRegistrable(
       `a workflow must be a function or a definition with a run function; got ${describe(workflow)}.`,
     );
   }
-  if (run[ADAPTED] === true) return workflow as WorkflowDefinition<never, unknown>;
-  const name = options.name ?? def?.name ?? run.name;
+  const mode = options.sandboxMode === undefined ? undefined : parseSandboxMode(options.sandboxMode);
+  const as = (code: WorkflowDefinition["run"]): WorkflowDefinition<never, unknown> => ({
+    ...def,
+    kind: "workflow",
+    name: checkName(options.name ?? def?.name ?? run.name, "workflow"),
+    run: code,
+    ...(mode === undefined ? {} : { sandboxMode: mode }),
+  });
+  if (run[ADAPTED] !== true && isAsyncFunction(run)) {
+    validate(run);
+    return as(adapt(run as AsyncWorkflowFunction<unknown, unknown>, debugFromEnv()));
+  }
   if (run.constructor?.name === "AsyncGeneratorFunction") {
     // durabletask-js / @dapr/dapr style `async function*`: each `yield task` gives back the task's result.
     const generator = run as unknown as (
       ctx: WorkflowContext,
       input: never,
     ) => AsyncGenerator<unknown, unknown, unknown>;
-    return {
-      ...def,
-      kind: "workflow",
-      name: checkName(name, "workflow"),
-      run: (ctx, input) => driveAsyncGenerator(generator(ctx, input)),
-    };
+    return as((ctx, input) => driveAsyncGenerator(generator(ctx, input as never)));
   }
-  if (isAsyncFunction(run)) {
-    validate(run);
-    return {
-      ...def,
-      kind: "workflow",
-      name: checkName(name, "workflow"),
-      run: adapt(run as AsyncWorkflowFunction<unknown, unknown>, debugFromEnv()),
-    };
-  }
-  if ((options.sandboxMode ?? def?.sandboxMode ?? "off") === "off") return workflow as WorkflowFunction<never, unknown>;
-  // A sandboxed generator workflow: bind the scope to its context when it starts.
-  const generator = (base: WorkflowContext, input: never) => {
-    const random = seededRandom(`${base.instanceId}:${base.executionId ?? ""}`);
-    bindSandbox(base, random);
-    return (run as (ctx: WorkflowContext, input: never) => unknown)(base, input);
-  };
-  return {
-    ...def,
-    kind: "workflow",
-    name: checkName(name, "workflow"),
-    run: Object.assign(generator, { [ADAPTED]: true as const }),
-  };
+  return mode === undefined && options.name === undefined
+    ? (workflow as WorkflowDefinition<never, unknown>)
+    : as(run as WorkflowDefinition["run"]);
 }
 
 function describe(value: unknown): string {

@@ -58,6 +58,15 @@ export function defineWorkflow<I = undefined, O = unknown>(
 /** `off`: no checks, no cost (default). `best_effort`: non-deterministic globals replaced, with warnings. `strict`: they throw. */
 export type SandboxMode = "off" | "best_effort" | "strict";
 
+/** Accepts `off`, `best_effort` (or `best-effort`) and `strict`, in any case; anything else is INVALID_ARGUMENT. */
+export function parseSandboxMode(value: unknown): SandboxMode {
+  const mode = typeof value === "string" ? value.trim().toLowerCase().replace("-", "_") : value;
+  if (mode === "off" || mode === "best_effort" || mode === "strict") return mode;
+  throw new InvalidArgumentError(
+    `Unknown sandbox mode ${JSON.stringify(value)}; use "off", "best_effort" or "strict".`,
+  );
+}
+
 export type InputOf<D> =
   D extends ActivityDefinition<infer I, unknown> ? I : D extends WorkflowDefinition<infer I, unknown> ? I : unknown;
 export type OutputOf<D> =

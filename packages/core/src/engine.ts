@@ -1,4 +1,5 @@
 import type { HistoryEvent, WorkflowAction, WorkflowVersion } from "@dt/proto";
+import type { WorkflowContext } from "./context.js";
 import { type DataConverter, jsonConverter } from "./converter.js";
 import { ForeignAwaitError, InvalidStateError, NonDeterminismError, TaskFailedError } from "./errors.js";
 import { type Logger, silentLogger } from "./logger.js";
@@ -20,6 +21,8 @@ export interface WorkflowRequest {
 export interface ExecuteOptions {
   readonly converter?: DataConverter;
   readonly logger?: Logger;
+  /** Called with the workflow's context right before its code starts (e.g. to bind a sandbox scope to it). */
+  readonly onWorkflowStart?: (ctx: WorkflowContext) => void;
 }
 
 /**
@@ -111,7 +114,12 @@ function checkRequest(request: WorkflowRequest): void {
 }
 
 function runtimeOptions(registry: Registry, options: ExecuteOptions): RuntimeOptions {
-  return { registry, converter: options.converter ?? jsonConverter, logger: options.logger ?? silentLogger };
+  return {
+    registry,
+    converter: options.converter ?? jsonConverter,
+    logger: options.logger ?? silentLogger,
+    ...(options.onWorkflowStart === undefined ? {} : { onWorkflowStart: options.onWorkflowStart }),
+  };
 }
 
 function result(request: WorkflowRequest, runtime: RuntimeOptions, ctx: RuntimeContext): WorkflowResult {

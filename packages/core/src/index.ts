@@ -18,6 +18,7 @@ export {
   defineWorkflow,
   type InputOf,
   type OutputOf,
+  parseSandboxMode,
   type SandboxMode,
   type WorkflowDefinition,
   type WorkflowFunction,

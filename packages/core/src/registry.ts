@@ -2,6 +2,7 @@ import {
   type ActivityDefinition,
   type ActivityFunction,
   checkName,
+  parseSandboxMode,
   type SandboxMode,
   type WorkflowDefinition,
   type WorkflowFunction,
@@ -47,7 +48,8 @@ export class Registry {
     const version = registration.version ?? def?.version;
     const isLatest = registration.isLatest ?? def?.isLatest ?? false;
     const entry = this.#workflows.get(name) ?? { unversioned: undefined, versions: new Map(), latest: undefined };
-    const sandboxMode = registration.sandboxMode ?? def?.sandboxMode;
+    const mode = registration.sandboxMode ?? def?.sandboxMode;
+    const sandboxMode = mode === undefined ? undefined : parseSandboxMode(mode);
     const registered: RegisteredWorkflow = { name, run: run as RegisteredWorkflow["run"], version, sandboxMode };
     if (version === undefined) {
       if (entry.unversioned !== undefined) throw duplicate("workflow", name);

@@ -1,5 +1,6 @@
 import type { HistoryEvent } from "@dt/proto";
 import { OrchestrationStatus } from "@dt/proto";
+import type { WorkflowContext } from "./context.js";
 import { type DataConverter, jsonConverter } from "./converter.js";
 import type { WorkflowDefinition, WorkflowFunction } from "./definitions.js";
 import { type AsyncDriver, runTurn, runTurnAsync } from "./engine.js";
@@ -44,6 +45,8 @@ export async function replayAsync(
 export interface ReplayOptions {
   readonly converter?: DataConverter;
   readonly registry?: Registry;
+  /** See ExecuteOptions.onWorkflowStart. */
+  readonly onWorkflowStart?: (ctx: WorkflowContext) => void;
 }
 
 function setUp(
@@ -56,7 +59,11 @@ function setUp(
   const instanceId =
     started?.eventType.case === "executionStarted" ? (started.eventType.value.workflowInstance?.instanceId ?? "") : "";
   const registry = options.registry ?? new Registry().addWorkflow(workflow, name === undefined ? {} : { name });
-  return { instanceId, runtime: { registry, logger: silentLogger, converter: options.converter ?? jsonConverter } };
+  const runtime = { registry, logger: silentLogger, converter: options.converter ?? jsonConverter };
+  return {
+    instanceId,
+    runtime: options.onWorkflowStart === undefined ? runtime : { ...runtime, onWorkflowStart: options.onWorkflowStart },
+  };
 }
 
 // Everything is replayed history; divergences are reported with the workflow's source lines.

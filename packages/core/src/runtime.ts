@@ -93,6 +93,7 @@ export interface RuntimeOptions {
   readonly captureSites?: boolean;
   /** Set when an async driver runs the turn: workflows may return a Promise (async functions, @dt/aio). */
   readonly async?: boolean;
+  readonly onWorkflowStart?: (ctx: WorkflowContext) => void;
 }
 
 export class RuntimeContext implements WorkflowContext {
@@ -606,6 +607,7 @@ export class RuntimeContext implements WorkflowContext {
     }
     let result: unknown;
     try {
+      this.#options.onWorkflowStart?.(this);
       result = (resolution.workflow.run as (ctx: WorkflowContext, input: unknown) => unknown)(this, input);
     } catch (error) {
       return this.fail(error);

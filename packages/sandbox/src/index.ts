@@ -6,6 +6,7 @@ export {
   detectionDisabled,
   enterSandbox,
   NonDeterminismWarning,
+  outsideSandbox,
   parseSandboxMode,
   type SandboxHost,
   SandboxMode,

@@ -5,19 +5,12 @@
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { DurableTaskError, InvalidArgumentError, type SandboxMode as Mode } from "@dt/core";
 
+export { parseSandboxMode } from "@dt/core";
+
 export type SandboxMode = Mode;
 
 /** The modes by name, for code that prefers an enum: `SandboxMode.STRICT`. Strings work everywhere too. */
 export const SandboxMode = { OFF: "off", BEST_EFFORT: "best_effort", STRICT: "strict" } as const;
-
-/** Accepts `off`, `best_effort` (or `best-effort`) and `strict`, in any case. */
-export function parseSandboxMode(value: unknown): SandboxMode {
-  const mode = typeof value === "string" ? value.trim().toLowerCase().replace("-", "_") : value;
-  if (mode === "off" || mode === "best_effort" || mode === "strict") return mode;
-  throw new InvalidArgumentError(
-    `Unknown sandbox mode ${JSON.stringify(value)}; use "off", "best_effort" or "strict".`,
-  );
-}
 
 /** `DAPR_WF_DISABLE_DETECTION=true` turns every sandbox off, whatever the registrations say. */
 export function detectionDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -88,16 +81,20 @@ class Scope implements SandboxScope {
   readonly mode: "best_effort" | "strict";
   host: SandboxHost | undefined;
   readonly #restore: (() => void)[] = [];
+  /** Warnings are emitted after exit: their listeners must not run inside the patch window. */
+  readonly warnings: NonDeterminismWarning[] = [];
   constructor(mode: "best_effort" | "strict") {
     this.mode = mode;
   }
 
-  /** Replaces `target[key]` until exit. */
+  /** Replaces `target[key]` until exit (an inherited property is shadowed, then the shadow removed). */
   patch(target: Record<string, unknown>, key: string, value: unknown): void {
+    const own = Object.hasOwn(target, key);
     const original = target[key];
     target[key] = value;
     this.#restore.push(() => {
-      target[key] = original;
+      if (own) target[key] = original;
+      else delete target[key];
     });
   }
 
@@ -111,6 +108,7 @@ class Scope implements SandboxScope {
     for (let i = this.#restore.length - 1; i >= 0; i--) (this.#restore[i] as () => void)();
     this.#restore.length = 0;
     if (this.mode === "strict") syncBuiltinESMExports();
+    for (const warning of this.warnings.splice(0)) process.emitWarning(warning);
   }
 }
 
@@ -136,6 +134,7 @@ export function enterSandbox(mode: "best_effort" | "strict"): SandboxScope {
   scope.patch(g, "clearTimeout", sandboxClearTimeout);
   scope.patch(g, "setInterval", sandboxSetInterval);
   scope.patch(g, "setImmediate", sandboxSetImmediate);
+  scope.patch(process as unknown as Record<string, unknown>, "hrtime", sandboxHrtime);
   if (typeof g["fetch"] === "function") scope.patch(g, "fetch", guard(g["fetch"] as AnyFn, "fetch()", ACTIVITY));
   if (mode === "strict") patchModules(scope);
   return scope;
@@ -153,13 +152,34 @@ function intercept(call: string, suggestion: string, replaced = true): SandboxHo
   const scope = active;
   const host = scope?.host;
   if (scope === undefined || host === undefined || bypass > 0) return undefined;
-  if (scope.mode === "strict") throw new SandboxViolationError(call, suggestion);
+  if (scope.mode === "strict") {
+    if (fromInstrumentation()) return undefined;
+    throw new SandboxViolationError(call, suggestion);
+  }
   const key = `${host.workflowName}\u0000${call}`;
-  if (!warned.has(key)) {
+  if (!warned.has(key) && !fromInstrumentation()) {
     warned.add(key);
-    process.emitWarning(new NonDeterminismWarning(host.workflowName, call, suggestion, replaced));
+    scope.warnings.push(new NonDeterminismWarning(host.workflowName, call, suggestion, replaced));
   }
   return host;
+}
+
+/**
+ * Async hooks (APM agents, diagnostics) run synchronously when workflow code creates a promise: what they call is
+ * theirs, not the workflow's. Only checked where it matters (a violation, a first warning), since it takes a stack.
+ */
+function fromInstrumentation(): boolean {
+  return /node:internal\/async_hooks|node:internal\/process\/promises/.test(new Error().stack ?? "");
+}
+
+/** Runs `fn` with the real globals even inside a scope (loggers and other SDK callbacks called from workflow code). */
+export function outsideSandbox<T>(fn: () => T): T {
+  bypass++;
+  try {
+    return fn();
+  } finally {
+    bypass--;
+  }
 }
 
 /** Calls inside a let-through function (fetch's own timers and clocks) are the library's, not the workflow's. */
@@ -178,31 +198,35 @@ function guard(original: AnyFn, call: string, suggestion: string): AnyFn {
   };
 }
 
-// biome-ignore lint/suspicious/noShadowRestrictedNames: named Date so that `Date.name` and stack traces read as usual.
-const SandboxDate = class Date extends realDate {
-  constructor(...args: unknown[]) {
-    if (args.length === 0) super(intercept("new Date()", "ctx.now()")?.now() ?? realDate.now());
-    else super(...(args as [number]));
-  }
-  static override now(): number {
-    return intercept("Date.now()", "ctx.now()")?.now() ?? realDate.now();
-  }
-  // Dates made before the turn are still Dates.
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return value instanceof realDate;
-  }
-};
+/** `Date` with the workflow's clock: `new Date()`, `Date()` and `Date.now()`; every other form is the real one. */
+function SandboxDate(this: unknown, ...args: unknown[]): unknown {
+  if (new.target === undefined) return new realDate(sandboxNow("Date()")).toString();
+  return Reflect.construct(realDate, args.length === 0 ? [sandboxNow("new Date()")] : args, new.target);
+}
+// Instances are real Dates (same prototype), so `instanceof Date` holds on both sides of a scope.
+SandboxDate.prototype = realDate.prototype;
+SandboxDate.now = () => sandboxNow("Date.now()");
+SandboxDate.parse = realDate.parse;
+SandboxDate.UTC = realDate.UTC;
+
+function sandboxNow(call: string): number {
+  return intercept(call, "ctx.now()")?.now() ?? realDate.now();
+}
 
 function sandboxRandom(): number {
   return intercept("Math.random()", "ctx.random()")?.random() ?? realRandom();
 }
 
-function randomBytes(host: SandboxHost | undefined, bytes: Uint8Array): void {
-  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor((host?.random() ?? realRandom()) * 256);
+const realRandomUUID = globalThis.crypto.randomUUID.bind(globalThis.crypto);
+const realGetRandomValues = globalThis.crypto.getRandomValues.bind(globalThis.crypto);
+
+function randomBytes(host: SandboxHost, bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(host.random() * 256);
 }
 
 function sandboxRandomUUID(): string {
   const host = intercept("crypto.randomUUID()", "ctx.uuid4()");
+  if (host === undefined) return realRandomUUID();
   const b = new Uint8Array(16);
   randomBytes(host, b);
   b[6] = ((b[6] as number) & 0x0f) | 0x40;
@@ -213,6 +237,7 @@ function sandboxRandomUUID(): string {
 
 function sandboxGetRandomValues<T extends ArrayBufferView | null>(array: T): T {
   const host = intercept("crypto.getRandomValues()", "ctx.random()");
+  if (host === undefined) return realGetRandomValues(array as unknown as Uint8Array) as unknown as T;
   if (array !== null) randomBytes(host, new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
   return array;
 }
@@ -230,9 +255,25 @@ const realPerformanceNow = perf["now"];
 
 /** Durable-timer handles of sandboxed setTimeout calls; clearTimeout stops the callback (the timer still fires). */
 const cancelled = new WeakSet<object>();
+/** What a sandboxed setTimeout returns: the surface of Node's Timeout, so libraries that ref/unref it keep working. */
+class DurableTimeout {
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  hasRef(): boolean {
+    return false;
+  }
+  refresh(): this {
+    return this;
+  }
+}
+
 function sandboxSetTimeout(callback: unknown, ms?: unknown, ...args: unknown[]): object {
   const host = intercept("setTimeout()", "await ctx.sleep(seconds)");
-  const handle = {};
+  const handle = new DurableTimeout();
   if (typeof callback !== "function") throw new InvalidArgumentError("setTimeout() needs a callback function.");
   const delay = Math.max(0, Number(ms) || 0);
   const fire = () => {
@@ -249,12 +290,16 @@ function sandboxClearTimeout(handle: unknown): void {
   realClearTimeout(handle);
 }
 
-function sandboxSetInterval(): never {
+function sandboxSetInterval(...args: unknown[]): unknown {
+  if (active?.host === undefined || bypass > 0) return (realSetInterval as AnyFn)(...args);
   throw new SandboxViolationError("setInterval()", "a loop of `await ctx.sleep(seconds)` (or continueAsNew)");
 }
+const realSetInterval = g["setInterval"];
 
-function sandboxSetImmediate(callback: unknown, ...args: unknown[]): object {
-  intercept("setImmediate()", "plain code after an await");
+function sandboxSetImmediate(callback: unknown, ...args: unknown[]): unknown {
+  if (intercept("setImmediate()", "plain code after an await") === undefined) {
+    return (realSetImmediate as AnyFn)(callback, ...args);
+  }
   if (typeof callback !== "function") throw new InvalidArgumentError("setImmediate() needs a callback function.");
   // Runs within the turn (a microtask), the only place workflow code may run.
   const handle = {};
@@ -263,6 +308,22 @@ function sandboxSetImmediate(callback: unknown, ...args: unknown[]): object {
   });
   return handle;
 }
+const realSetImmediate = g["setImmediate"];
+
+/** process.hrtime (and .bigint) is a clock: strict refuses it; best_effort derives it from the workflow's time. */
+const realHrtime = process.hrtime;
+function sandboxHrtime(previous?: [number, number]): [number, number] {
+  const host = intercept("process.hrtime()", "ctx.now()");
+  if (host === undefined) return realHrtime(previous);
+  const ns = BigInt(host.now()) * 1_000_000n;
+  if (previous === undefined) return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+  const diff = ns - (BigInt(previous[0]) * 1_000_000_000n + BigInt(previous[1]));
+  return [Number(diff / 1_000_000_000n), Number(diff % 1_000_000_000n)];
+}
+sandboxHrtime.bigint = (): bigint => {
+  const host = intercept("process.hrtime.bigint()", "ctx.now()");
+  return host === undefined ? realHrtime.bigint() : BigInt(host.now()) * 1_000_000n;
+};
 
 /** Strict mode also refuses the disk, the network and processes: the modules' functions throw while it is open. */
 const STRICT_MODULES: Readonly<Record<string, readonly string[] | "all">> = {
@@ -277,6 +338,7 @@ const STRICT_MODULES: Readonly<Record<string, readonly string[] | "all">> = {
   "node:dns/promises": "all",
   "node:child_process": "all",
   "node:worker_threads": ["Worker"],
+  "node:crypto": ["randomUUID", "randomBytes", "randomInt", "randomFill", "randomFillSync", "getRandomValues"],
 };
 const require = createRequire(import.meta.url);
 
@@ -301,7 +363,12 @@ function planStrict(): NonNullable<typeof strictPlan> {
 function patchModules(scope: Scope): void {
   strictPlan ??= planStrict();
   for (const { mod, key, call } of strictPlan) {
-    scope.patch(mod, key, () => {
+    const original = mod[key] as AnyFn;
+    // A plain function, so `new Worker(...)` reaches it too; engine code before the workflow starts passes through.
+    scope.patch(mod, key, function (this: unknown, ...args: unknown[]) {
+      if (active?.host === undefined || bypass > 0 || fromInstrumentation()) {
+        return new.target === undefined ? original.apply(this, args) : Reflect.construct(original, args, new.target);
+      }
       throw new SandboxViolationError(call, ACTIVITY);
     });
   }

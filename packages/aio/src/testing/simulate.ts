@@ -185,7 +185,8 @@ export async function simulate(options: SimulateOptions): Promise<Simulation> {
   };
   const input = options.input === undefined ? undefined : JSON.stringify(options.input);
   const started = h.executionStarted(options.workflow, instanceId, input, { timestamp: new Date(now) });
-  for (const { event, at } of options.events ?? []) enqueue(event, at?.getTime() ?? now);
+  // Copies: delivering stamps the event's timestamp, and the caller's events may be shared between simulations.
+  for (const { event, at } of options.events ?? []) enqueue(structuredClone(event), at?.getTime() ?? now);
 
   const resolve = (outcome: SimOutcome, ok: (r?: string) => HistoryEvent, fail: (f: SimFailure) => HistoryEvent) =>
     enqueue("failure" in outcome ? fail(outcome.failure) : ok(outcome.result), now + (outcome.after ?? 0));
