@@ -28,10 +28,8 @@ export interface TurnOptions extends ExecuteOptions {
   readonly disableDetection?: boolean;
 }
 
-let lane: Promise<unknown> = Promise.resolve();
-
 /**
- * Runs one turn. Sandboxed turns run one at a time, each in a fresh setImmediate callback: the microtask queue is empty
+ * Runs one turn. Sandboxed turns run each in a fresh setImmediate callback: the microtask queue is empty
  * there, so while the patches are in place only the turn's own code runs; they are removed when the turn ends, and a
  * second setImmediate queued right behind it removes them at the latest when the turn's microtask chain is done.
  */
@@ -55,23 +53,29 @@ export function runWorkflowTurn(
   );
 }
 
-/** Runs `turn` in a sandbox scope of its own (see runWorkflowTurn). */
+/**
+ * Runs `turn` in a sandbox scope of its own (see runWorkflowTurn). Turns cannot overlap: each runs to its end within
+ * the microtask chain of its setImmediate callback (the engine never waits on the event loop), and enterSandbox
+ * refuses a second open scope.
+ */
 function inSandbox<T>(mode: "best_effort" | "strict", turn: () => Promise<T>): Promise<T> {
-  const result = lane.then(
-    () =>
-      new Promise<T>((resolve, reject) => {
-        let scope: ReturnType<typeof enterSandbox> | undefined;
-        immediate(() => {
-          scope = enterSandbox(mode);
-          turn()
-            .then(resolve, reject)
-            .finally(() => scope?.exit());
-        });
-        immediate(() => scope?.exit());
-      }),
-  );
-  lane = result.catch(() => undefined);
-  return result;
+  return new Promise<T>((resolve, reject) => {
+    let scope: ReturnType<typeof enterSandbox> | undefined;
+    immediate(() => {
+      scope = enterSandbox(mode);
+      turn().then(
+        (value) => {
+          scope?.exit();
+          resolve(value);
+        },
+        (error: unknown) => {
+          scope?.exit();
+          reject(error);
+        },
+      );
+    });
+    immediate(() => scope?.exit());
+  });
 }
 
 /** Binds the open sandbox scope to the workflow's time and a random stream seeded by the instance. */

@@ -71,31 +71,62 @@ export interface SandboxScope {
 const realDate = globalThis.Date;
 const realRandom = Math.random;
 const g = globalThis as unknown as Record<string, unknown>;
-const cryptoObj = globalThis.crypto as unknown as Record<string, unknown>;
 const perf = globalThis.performance as unknown as Record<string, unknown>;
 
 let active: Scope | undefined;
 const warned = new Set<string>();
 
+/**
+ * One replaced property. Patched where it is defined (an inherited `crypto.randomUUID` on Crypto.prototype), so entering
+ * and leaving a scope only swaps values: no property is added or deleted, and object shapes stay stable.
+ */
+interface Patch {
+  readonly target: Record<string, unknown>;
+  readonly key: string;
+  /** What was in place when the scope opened (read again each time: tests and tools may have swapped it). */
+  original: unknown;
+  readonly replacement: unknown;
+}
+
+function patchOf(object: object, key: string, replacement: (original: () => unknown) => unknown): Patch {
+  let target = object;
+  while (!Object.hasOwn(target, key)) target = Object.getPrototypeOf(target) as object;
+  const patch = {
+    target: target as Record<string, unknown>,
+    key,
+    original: undefined as unknown,
+    replacement: undefined,
+  };
+  return Object.assign(patch, { replacement: replacement(() => patch.original) });
+}
+
+/** Built on first use: reading `globalThis.fetch` loads Node's fetch, which is not free. */
+let globalsPlan: readonly Patch[] | undefined;
+
+function planGlobals(): readonly Patch[] {
+  const plan = [
+    patchOf(globalThis, "Date", () => SandboxDate),
+    patchOf(Math, "random", () => sandboxRandom),
+    patchOf(globalThis.crypto, "randomUUID", () => sandboxRandomUUID),
+    patchOf(globalThis.crypto, "getRandomValues", () => sandboxGetRandomValues),
+    patchOf(globalThis.performance, "now", () => sandboxPerformanceNow),
+    patchOf(globalThis, "setTimeout", () => sandboxSetTimeout),
+    patchOf(globalThis, "clearTimeout", () => sandboxClearTimeout),
+    patchOf(globalThis, "setInterval", () => sandboxSetInterval),
+    patchOf(globalThis, "setImmediate", () => sandboxSetImmediate),
+    patchOf(process, "hrtime", () => sandboxHrtime),
+  ];
+  if (typeof g["fetch"] === "function") plan.push(patchOf(globalThis, "fetch", (f) => guard(f, "fetch()", ACTIVITY)));
+  return plan;
+}
+
 class Scope implements SandboxScope {
   readonly mode: "best_effort" | "strict";
   host: SandboxHost | undefined;
-  readonly #restore: (() => void)[] = [];
   /** Warnings are emitted after exit: their listeners must not run inside the patch window. */
   readonly warnings: NonDeterminismWarning[] = [];
   constructor(mode: "best_effort" | "strict") {
     this.mode = mode;
-  }
-
-  /** Replaces `target[key]` until exit (an inherited property is shadowed, then the shadow removed). */
-  patch(target: Record<string, unknown>, key: string, value: unknown): void {
-    const own = Object.hasOwn(target, key);
-    const original = target[key];
-    target[key] = value;
-    this.#restore.push(() => {
-      if (own) target[key] = original;
-      else delete target[key];
-    });
   }
 
   bind(host: SandboxHost): void {
@@ -105,10 +136,26 @@ class Scope implements SandboxScope {
   exit(): void {
     if (active !== this) return;
     active = undefined;
-    for (let i = this.#restore.length - 1; i >= 0; i--) (this.#restore[i] as () => void)();
-    this.#restore.length = 0;
-    if (this.mode === "strict") syncBuiltinESMExports();
+    restore(globalsPlan ?? []);
+    if (this.mode === "strict") {
+      restore(strictPlan ?? []);
+      syncBuiltinESMExports();
+    }
     for (const warning of this.warnings.splice(0)) process.emitWarning(warning);
+  }
+}
+
+function apply(plan: readonly Patch[]): void {
+  for (const p of plan) {
+    p.original = p.target[p.key];
+    p.target[p.key] = p.replacement;
+  }
+}
+
+function restore(plan: readonly Patch[]): void {
+  for (let i = plan.length - 1; i >= 0; i--) {
+    const p = plan[i] as Patch;
+    p.target[p.key] = p.original;
   }
 }
 
@@ -125,18 +172,13 @@ export function enterSandbox(mode: "best_effort" | "strict"): SandboxScope {
   if (active !== undefined) throw new InvalidArgumentError("A sandbox scope is already open; turns must not overlap.");
   const scope = new Scope(mode);
   active = scope;
-  scope.patch(g, "Date", SandboxDate);
-  scope.patch(Math as unknown as Record<string, unknown>, "random", sandboxRandom);
-  scope.patch(cryptoObj, "randomUUID", sandboxRandomUUID);
-  scope.patch(cryptoObj, "getRandomValues", sandboxGetRandomValues);
-  scope.patch(perf, "now", sandboxPerformanceNow);
-  scope.patch(g, "setTimeout", sandboxSetTimeout);
-  scope.patch(g, "clearTimeout", sandboxClearTimeout);
-  scope.patch(g, "setInterval", sandboxSetInterval);
-  scope.patch(g, "setImmediate", sandboxSetImmediate);
-  scope.patch(process as unknown as Record<string, unknown>, "hrtime", sandboxHrtime);
-  if (typeof g["fetch"] === "function") scope.patch(g, "fetch", guard(g["fetch"] as AnyFn, "fetch()", ACTIVITY));
-  if (mode === "strict") patchModules(scope);
+  globalsPlan ??= planGlobals();
+  apply(globalsPlan);
+  if (mode === "strict") {
+    strictPlan ??= planStrict();
+    apply(strictPlan);
+    syncBuiltinESMExports();
+  }
   return scope;
 }
 
@@ -186,12 +228,12 @@ export function outsideSandbox<T>(fn: () => T): T {
 let bypass = 0;
 
 /** A function that only strict mode refuses (best_effort lets it run, with a warning, and unpatched). */
-function guard(original: AnyFn, call: string, suggestion: string): AnyFn {
+function guard(original: () => unknown, call: string, suggestion: string): AnyFn {
   return function (this: unknown, ...args: unknown[]) {
     intercept(call, suggestion, false);
     bypass++;
     try {
-      return original.apply(this, args);
+      return (original() as AnyFn).apply(this, args);
     } finally {
       bypass--;
     }
@@ -343,10 +385,10 @@ const STRICT_MODULES: Readonly<Record<string, readonly string[] | "all">> = {
 const require = createRequire(import.meta.url);
 
 /** What strict mode replaces: own data properties only, found once without running any lazy getter. */
-let strictPlan: { mod: Record<string, unknown>; key: string; call: string }[] | undefined;
+let strictPlan: readonly Patch[] | undefined;
 
-function planStrict(): NonNullable<typeof strictPlan> {
-  const plan: NonNullable<typeof strictPlan> = [];
+function planStrict(): readonly Patch[] {
+  const plan: Patch[] = [];
   for (const [specifier, names] of Object.entries(STRICT_MODULES)) {
     const mod = require(specifier) as Record<string, unknown>;
     // Reading a getter could load an internal module that captures a stub for good, so only data properties count.
@@ -354,23 +396,19 @@ function planStrict(): NonNullable<typeof strictPlan> {
     for (const key of keys) {
       const d = Object.getOwnPropertyDescriptor(mod, key);
       if (d === undefined || !("value" in d) || typeof d.value !== "function") continue;
-      plan.push({ mod, key, call: `${specifier.slice(5)}.${key}()` });
+      plan.push(patchOf(mod, key, (original) => refuse(original, `${specifier.slice(5)}.${key}()`)));
     }
   }
   return plan;
 }
 
-function patchModules(scope: Scope): void {
-  strictPlan ??= planStrict();
-  for (const { mod, key, call } of strictPlan) {
-    const original = mod[key] as AnyFn;
-    // A plain function, so `new Worker(...)` reaches it too; engine code before the workflow starts passes through.
-    scope.patch(mod, key, function (this: unknown, ...args: unknown[]) {
-      if (active?.host === undefined || bypass > 0 || fromInstrumentation()) {
-        return new.target === undefined ? original.apply(this, args) : Reflect.construct(original, args, new.target);
-      }
-      throw new SandboxViolationError(call, ACTIVITY);
-    });
-  }
-  syncBuiltinESMExports();
+/** A plain function, so `new Worker(...)` reaches it too; engine code before the workflow starts passes through. */
+function refuse(original: () => unknown, call: string): AnyFn {
+  return function (this: unknown, ...args: unknown[]) {
+    if (active?.host === undefined || bypass > 0 || fromInstrumentation()) {
+      const fn = original() as AnyFn;
+      return new.target === undefined ? fn.apply(this, args) : Reflect.construct(fn, args, new.target);
+    }
+    throw new SandboxViolationError(call, ACTIVITY);
+  };
 }
