@@ -322,7 +322,8 @@ function sandboxSetTimeout(callback: unknown, ms?: unknown, ...args: unknown[]):
     if (!cancelled.has(handle)) (callback as AnyFn)(...args);
   };
   if (host === undefined) return (realSetTimeout as AnyFn)(fire, delay) as object;
-  void host.timer(delay).then(fire);
+  // A zero delay only means "after the current code": a microtask, with no durable timer and no sidecar round trip.
+  void (delay === 0 ? Promise.resolve() : host.timer(delay)).then(fire);
   return handle;
 }
 const realSetTimeout = g["setTimeout"];
