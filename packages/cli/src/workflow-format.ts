@@ -178,10 +178,12 @@ export function eventDetails(event: HistoryEvent): string {
       add("input", e.value.input);
       break;
     case "taskCompleted":
+    case "childWorkflowInstanceCompleted":
       add("scheduledId", e.value.taskScheduledId);
       add("result", e.value.result);
       break;
     case "taskFailed":
+    case "childWorkflowInstanceFailed":
       add("scheduledId", e.value.taskScheduledId);
       add("failure", failureSummary(e.value.failureDetails));
       break;
@@ -189,14 +191,6 @@ export function eventDetails(event: HistoryEvent): string {
       add("name", e.value.name);
       add("instanceId", e.value.instanceId);
       add("input", e.value.input);
-      break;
-    case "childWorkflowInstanceCompleted":
-      add("scheduledId", e.value.taskScheduledId);
-      add("result", e.value.result);
-      break;
-    case "childWorkflowInstanceFailed":
-      add("scheduledId", e.value.taskScheduledId);
-      add("failure", failureSummary(e.value.failureDetails));
       break;
     case "timerCreated":
       add("fireAt", formatOptionalTime(e.value.fireAt));
