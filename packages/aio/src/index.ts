@@ -24,6 +24,7 @@ export {
   defineAsyncWorkflow,
   driveAsyncGenerator,
   isAsyncFunction,
+  isAsyncGeneratorFunction,
   toRegistrable,
   WorkflowValidationError,
 } from "./workflow.js";

@@ -29,6 +29,13 @@ export function isAsyncFunction(fn: unknown): fn is (...args: never[]) => Promis
   return typeof fn === "function" && fn.constructor?.name === "AsyncFunction";
 }
 
+/** True for `async function*` (durabletask-js / @dapr/dapr style workflows). */
+export function isAsyncGeneratorFunction(
+  fn: unknown,
+): fn is (...args: never[]) => AsyncGenerator<unknown, unknown, unknown> {
+  return typeof fn === "function" && fn.constructor?.name === "AsyncGeneratorFunction";
+}
+
 function truthy(value: string | undefined): boolean {
   return /^(1|true|yes|on)$/i.test(value ?? "");
 }
@@ -144,7 +151,7 @@ export function toRegistrable(
     validate(run);
     return as(adapt(run as AsyncWorkflowFunction<unknown, unknown>, debugFromEnv()));
   }
-  if (run.constructor?.name === "AsyncGeneratorFunction") {
+  if (isAsyncGeneratorFunction(run)) {
     // durabletask-js / @dapr/dapr style `async function*`: each `yield task` gives back the task's result.
     const generator = run as unknown as (
       ctx: WorkflowContext,

@@ -1,6 +1,6 @@
 // WorkflowRuntime: @dapr/dapr's worker API (registerWorkflow, registerActivity, start, stop) over @dt/worker.
 
-import { driveAsyncGenerator } from "@dt/aio";
+import { driveAsyncGenerator, isAsyncFunction, isAsyncGeneratorFunction } from "@dt/aio";
 import {
   type ActivityContext,
   type WorkflowContext as CoreWorkflowContext,
@@ -43,9 +43,8 @@ export const daprContextForAsyncWorkflows: AsyncWorkflowAdapter = (workflow) =>
 
 /** The kind of function a workflow is, as far as running it goes. */
 export function workflowKind(fn: unknown): "async" | "asyncGenerator" | "sync" {
-  const tag = typeof fn === "function" ? (fn as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] : undefined;
-  if (tag === "AsyncFunction") return "async";
-  if (tag === "AsyncGeneratorFunction") return "asyncGenerator";
+  if (isAsyncFunction(fn)) return "async";
+  if (isAsyncGeneratorFunction(fn)) return "asyncGenerator";
   return "sync";
 }
 

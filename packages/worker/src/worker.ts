@@ -40,7 +40,6 @@ import {
   type SidecarConnectionOptions,
   type SidecarTransport,
 } from "@dt/proto/transport";
-import { parseSandboxMode } from "@dt/sandbox";
 import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { HistoryCache } from "./history-cache.js";
 import { backoffMs, Slots } from "./slots.js";
@@ -125,9 +124,8 @@ export class TaskHubGrpcWorker {
     registration: WorkflowRegistration = {},
   ): this {
     this.#assertNotRunning("workflows");
-    const sandboxMode = registration.sandboxMode === undefined ? undefined : parseSandboxMode(registration.sandboxMode);
-    const options = { ...registration, ...(sandboxMode === undefined ? {} : { sandboxMode }) };
-    this.#registry.addWorkflow(toRegistrable(workflow, options), options);
+    // toRegistrable and the registry both validate the sandbox mode.
+    this.#registry.addWorkflow(toRegistrable(workflow, registration), registration);
     return this;
   }
 

@@ -237,6 +237,7 @@ function runActivity(registry: Registry, instanceId: string, call: Omit<Activity
   try {
     const run = registry.getActivity(call.name);
     if (run === undefined) throw new ActivityNotRegisteredError(call.name, registry.activityNames);
+    const input = unwrapMetadata(decodePayload(jsonConverter, call.input));
     const ctx: ActivityContext = {
       name: call.name,
       instanceId,
@@ -245,9 +246,9 @@ function runActivity(registry: Registry, instanceId: string, call: Omit<Activity
       traceParent: undefined,
       traceState: undefined,
       signal: new AbortController().signal,
-      metadata: unwrapMetadata(decodePayload(jsonConverter, call.input)).metadata ?? {},
+      metadata: input.metadata ?? {},
     };
-    const output = run(ctx, unwrapMetadata(decodePayload(jsonConverter, call.input)).value as never);
+    const output = run(ctx, input.value as never);
     if (typeof (output as PromiseLike<unknown> | null)?.then === "function") {
       (output as PromiseLike<unknown>).then(undefined, () => {}); // Never an unhandled rejection.
       throw new Error(`Activity '${call.name}' is async; give the simulator an activity resolver for it.`);
