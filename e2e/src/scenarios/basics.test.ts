@@ -122,10 +122,9 @@ describeScenarios(
       falsy,
       customStatus,
       statusAcrossTurns,
-      patched,
       helloWorkflow,
     ],
-    activities: [plusOne, square, slowActivity, echoActivity, identity, patchedActivity, hello],
+    activities: [plusOne, square, slowActivity, echoActivity, identity, hello],
   },
   (fx) => {
     it.concurrent("completes an empty workflow; waiting again on it returns at once", async ({ expect }) => {
@@ -285,18 +284,6 @@ describeScenarios(
       expect(JSON.parse(state.customStatus ?? "null")).toEqual({ stage: "done", by: "ann" });
     });
 
-    it.concurrent("isPatched: false for a patch first met in replayed history, true for a new turn", async ({
-      expect,
-    }) => {
-      const id = await fx.client.scheduleNewOrchestration(patched, { instanceId: uniqueId("patched") });
-      const state = await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 });
-      expect(state.status).toBe("COMPLETED");
-      expect(state.output).toBe(true);
-      const seen = seenPatches.get(id);
-      expect(seen?.patch1).toEqual([false]);
-      expect(seen?.patch2).toEqual([true]);
-    });
-
     it.concurrent("hello workflow: activity result, custom status, then purge", async ({ expect }) => {
       const id = await fx.client.scheduleNewOrchestration(helloWorkflow, {
         input: "世界",
@@ -308,6 +295,26 @@ describeScenarios(
       expect(state.customStatus).toBe("hello-test");
       await expect(fx.client.purgeOrchestration(id)).resolves.toBe(1);
       await expect(fx.client.getOrchestrationState(id)).resolves.toBeUndefined();
+    });
+  },
+);
+
+// Patches are decided while replaying, so this suite's worker replays every turn (no execution cache), as
+// durabletask-go's Go SDK does in Test_Grpc_PatchedWorkflow.
+describeScenarios(
+  "scenarios: patching (replaying every turn)",
+  { workflows: [patched], activities: [patchedActivity], worker: { workflowCacheSize: 0 } },
+  (fx) => {
+    it.concurrent("isPatched: false for a patch first met in replayed history, true for a new turn", async ({
+      expect,
+    }) => {
+      const id = await fx.client.scheduleNewOrchestration(patched, { instanceId: uniqueId("patched") });
+      const state = await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 });
+      expect(state.status).toBe("COMPLETED");
+      expect(state.output).toBe(true);
+      const seen = seenPatches.get(id);
+      expect(seen?.patch1).toEqual([false]);
+      expect(seen?.patch2).toEqual([true]);
     });
   },
 );

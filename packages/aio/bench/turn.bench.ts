@@ -1,12 +1,15 @@
 // Per-turn cost of async authoring and of the sandbox modes: µs per workflow turn through `runWorkflowTurn` (what the
 // worker calls), compared with generator authoring. Run with `pnpm bench` (builds first).
-// What is timed: one turn that replays a 10-activity chain (31 past events) and completes it, the typical last turn
-// of a short workflow. Each variant's result is checked before timing. Turns run one after another, each started
-// from its own macrotask.
+// What is timed: (1) one turn that replays a 10-activity chain (31 past events) and completes it, the typical last
+// turn of a short workflow without an execution cache; (2) the whole chain turn by turn, as the worker runs it: decode
+// the work item, run the turn with the worker's execution cache, encode the response. Each variant's result is checked
+// before timing. Turns run one after another, each started from its own macrotask.
 import { cpus } from "node:os";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type AsyncWorkflowContext, defineAsyncWorkflow, runWorkflowTurn, toRegistrable } from "@dt/aio";
 import {
   defineWorkflow,
+  ExecutionCache,
   executeWorkflow,
   history as h,
   Registry,
@@ -14,7 +17,7 @@ import {
   type WorkflowRequest,
   type WorkflowResult,
 } from "@dt/core";
-import { OrchestrationStatus } from "@dt/proto";
+import { OrchestrationStatus, WorkflowResponseSchema, type WorkItem, WorkItemSchema } from "@dt/proto";
 
 const STEPS = 10;
 const TURNS = Number(process.env["BENCH_TURNS"] ?? 2000);
@@ -112,4 +115,88 @@ console.log("| --- | ---: | ---: | ---: |");
 for (const [label, xs] of samples) {
   const m = median(xs);
   console.log(`| ${label} | ${m.toFixed(1)} | ${(m / gen).toFixed(2)}× | ${(m / base).toFixed(2)}× |`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// (2) The whole workflow as the worker runs it: every turn from the work item's bytes to the response's bytes.
+
+/** The encoded work items of the chain's 11 turns: turn k has history up to result k as past, then its new events. */
+function workItems(name: string): Uint8Array[] {
+  const items: Uint8Array[] = [];
+  const past = [];
+  let newEvents = [h.workflowStarted(at(0)), h.executionStarted(name, "bench")];
+  for (let k = 0; k <= STEPS; k++) {
+    const item: WorkItem = create(WorkItemSchema, {
+      request: { case: "workflowRequest", value: { instanceId: "bench", pastEvents: past, newEvents } },
+      completionToken: String(k),
+    });
+    items.push(toBinary(WorkItemSchema, item));
+    past.push(...newEvents, h.taskScheduled(k + 1, "step", String(k)));
+    newEvents = [h.workflowStarted(at(k + 1)), h.taskCompleted(k + 1, "1")];
+  }
+  return items;
+}
+
+/** Runs one workflow's turns; returns the last turn's result. */
+async function workflow(items: readonly Uint8Array[], cache: ExecutionCache | undefined): Promise<WorkflowResult> {
+  let result: WorkflowResult | undefined;
+  for (const bytes of items) {
+    const item = fromBinary(WorkItemSchema, bytes);
+    if (item.request.case !== "workflowRequest") throw new Error("not a workflow request");
+    result = await runWorkflowTurn(item.request.value, registry, cache === undefined ? {} : { cache });
+    const response = create(WorkflowResponseSchema, {
+      instanceId: "bench",
+      actions: result.actions,
+      completionToken: item.completionToken,
+    });
+    toBinary(WorkflowResponseSchema, response);
+  }
+  if (result === undefined) throw new Error("no turns");
+  return result;
+}
+
+const WORKFLOWS = Math.max(1, Math.round(TURNS / (STEPS + 1)));
+const whole = {
+  "generator, replaying every turn (no cache)": "generator",
+  "generator, execution cache": "generator",
+  "async, sandbox off, execution cache": "async_off",
+  "async, sandbox best_effort, execution cache": "async_best_effort",
+  "async, sandbox strict, execution cache": "async_strict",
+} as const;
+
+async function timeWorkflows(label: string, name: string): Promise<number> {
+  const items = workItems(name);
+  const cache = label.includes("no cache") ? undefined : new ExecutionCache();
+  let total = 0n;
+  for (let i = 0; i < WORKFLOWS; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    const start = process.hrtime.bigint();
+    await workflow(items, cache);
+    total += process.hrtime.bigint() - start;
+  }
+  return Number(total) / 1000 / WORKFLOWS / items.length;
+}
+
+for (const [label, name] of Object.entries(whole)) {
+  const cache = label.includes("no cache") ? undefined : new ExecutionCache();
+  check(label, await workflow(workItems(name), cache));
+  if (cache !== undefined && cache.hits !== STEPS) throw new Error(`${label}: ${cache.hits} cache hits`);
+}
+const wholeSamples = new Map<string, number[]>(Object.keys(whole).map((k) => [k, []]));
+for (let round = 0; round < ROUNDS + 2; round++) {
+  for (const [label, name] of Object.entries(whole)) {
+    const us = await timeWorkflows(label, name);
+    if (round >= 2) wholeSamples.get(label)?.push(us);
+  }
+}
+const wholeGen = median(wholeSamples.get("generator, execution cache") ?? []);
+const wholeOff = median(wholeSamples.get("async, sandbox off, execution cache") ?? []);
+console.log(
+  `\nA whole ${STEPS}-activity chain as the worker runs it (work item bytes → turn with the worker's execution cache → response bytes): µs per turn, averaged over its ${STEPS + 1} turns, median of ${ROUNDS} rounds × ${WORKFLOWS} workflows\n`,
+);
+console.log("| variant | µs/turn | vs generator (cache) | vs async off (cache) |");
+console.log("| --- | ---: | ---: | ---: |");
+for (const [label, xs] of wholeSamples) {
+  const m = median(xs);
+  console.log(`| ${label} | ${m.toFixed(1)} | ${(m / wholeGen).toFixed(2)}× | ${(m / wholeOff).toFixed(2)}× |`);
 }

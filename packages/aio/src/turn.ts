@@ -2,6 +2,7 @@
 // registration asks for it.
 import {
   type ExecuteOptions,
+  type ExecutionCache,
   executeWorkflowAsync,
   type Logger,
   type Registry,
@@ -18,7 +19,7 @@ import {
 import type { HistoryEvent } from "@dt/proto";
 import { detectionDisabled, enterSandbox, outsideSandbox, parseSandboxMode, seededRandom } from "@dt/sandbox";
 import { nodeDriver } from "./driver.js";
-import { type AsyncWorkflowFunction, bindSandbox, toRegistrable } from "./workflow.js";
+import { type AsyncWorkflowFunction, bindSandbox, rebindSandbox, toRegistrable } from "./workflow.js";
 
 // Taken at load, before any sandbox can patch them.
 const immediate = setImmediate;
@@ -26,6 +27,8 @@ const immediate = setImmediate;
 export interface TurnOptions extends ExecuteOptions {
   /** Ignore every registration's sandbox mode (default: `DAPR_WF_DISABLE_DETECTION`). */
   readonly disableDetection?: boolean;
+  /** Keeps executions live between turns (the worker keeps one per work-item stream). */
+  readonly cache?: ExecutionCache;
 }
 
 /**
@@ -48,6 +51,7 @@ export function runWorkflowTurn(
       ...options,
       ...(logger === undefined ? {} : { logger }),
       onWorkflowStart: bindToSandbox,
+      onWorkflowResume: rebindSandbox,
       driver: nodeDriver,
     }),
   );

@@ -8,7 +8,7 @@ import {
   type WorkflowDefinition,
   type WorkflowFunction,
 } from "@dt/core";
-import { activeSandbox, parseSandboxMode } from "@dt/sandbox";
+import { activeSandbox, parseSandboxMode, type SandboxHost } from "@dt/sandbox";
 import { AsyncWorkflowContext } from "./context.js";
 
 export type AsyncWorkflowFunction<I = never, O = unknown> = (ctx: AsyncWorkflowContext, input: I) => Promise<O>;
@@ -80,14 +80,27 @@ function adapt(
   return Object.assign(run, { [ADAPTED]: true });
 }
 
+/** What each workflow's sandbox scopes were bound to, for the later turns of an execution kept live. */
+const hosts = new WeakMap<WorkflowContext, SandboxHost>();
+
 /** Lets an open sandbox scope (best_effort, strict) use the workflow's deterministic time, randomness and timers. */
 export function bindSandbox(base: WorkflowContext, random: () => number): void {
-  activeSandbox()?.bind({
+  const scope = activeSandbox();
+  if (scope === undefined) return;
+  const host: SandboxHost = {
     workflowName: base.workflowName,
     now: () => base.currentUtcDateTime.getTime(),
     random,
     timer: (ms) => base.createTimer(ms / 1000),
-  });
+  };
+  hosts.set(base, host);
+  scope.bind(host);
+}
+
+/** Binds the open sandbox scope to what a live execution's earlier turns used (its random stream goes on). */
+export function rebindSandbox(base: WorkflowContext): void {
+  const host = hosts.get(base);
+  if (host !== undefined) activeSandbox()?.bind(host);
 }
 
 export interface AsyncWorkflowOptions {

@@ -2,6 +2,7 @@ import type { HistoryEvent, WorkflowAction, WorkflowVersion } from "@dt/proto";
 import type { WorkflowContext } from "./context.js";
 import { type DataConverter, jsonConverter } from "./converter.js";
 import { ForeignAwaitError, InvalidStateError, NonDeterminismError, TaskFailedError } from "./errors.js";
+import type { ExecutionCache } from "./execution-cache.js";
 import { type Logger, silentLogger } from "./logger.js";
 import type { Registry } from "./registry.js";
 import { RuntimeContext, type RuntimeOptions } from "./runtime.js";
@@ -23,6 +24,8 @@ export interface ExecuteOptions {
   readonly logger?: Logger;
   /** Called with the workflow's context right before its code starts (e.g. to bind a sandbox scope to it). */
   readonly onWorkflowStart?: (ctx: WorkflowContext) => void;
+  /** Called with a cached workflow's context before a later turn resumes it (to bind that turn's sandbox scope). */
+  readonly onWorkflowResume?: (ctx: WorkflowContext) => void;
 }
 
 /**
@@ -69,11 +72,27 @@ export function executeWorkflow(
 export async function executeWorkflowAsync(
   request: WorkflowRequest,
   registry: Registry,
-  options: ExecuteOptions & { readonly driver: AsyncDriver },
+  options: ExecuteOptions & {
+    readonly driver: AsyncDriver;
+    /** Keeps executions live between turns, so a turn runs only the events its execution has not seen. */
+    readonly cache?: ExecutionCache;
+  },
 ): Promise<WorkflowResult> {
   checkRequest(request);
+  const { instanceId, pastEvents, newEvents } = request;
   const runtime = runtimeOptions(registry, options);
-  const ctx = await runTurnAsync(request.instanceId, request.pastEvents, request.newEvents, runtime, options.driver);
+  const cache = options.cache;
+  const live = cache?.take(instanceId, pastEvents);
+  let ctx: RuntimeContext | undefined;
+  if (live !== undefined) {
+    live.ctx.reopen();
+    options.onWorkflowResume?.(live.ctx);
+    ctx = await processEventsAsync(live.ctx, pastEvents, newEvents, options.driver, undefined, live.from);
+    // A failing turn is run again from the start: that run locates the failure (call sites, a foreign await).
+    if (ctx.failure !== undefined) ctx = undefined;
+  }
+  ctx ??= await runTurnAsync(instanceId, pastEvents, newEvents, runtime, options.driver);
+  if (cache !== undefined && ctx.canContinue) cache.put(instanceId, ctx, pastEvents, newEvents);
   return result(request, runtime, ctx);
 }
 
@@ -166,17 +185,21 @@ function processEvents(ctx: RuntimeContext, past: readonly HistoryEvent[], newEv
   return ctx;
 }
 
-/** `processEvents` for async workflow code: after each event that woke the code, the code runs before the next. */
+/**
+ * `processEvents` for async workflow code: after each event that woke the code, the code runs before the next.
+ * `from`: the first event `ctx` has not processed yet (a cached execution's next turn).
+ */
 function processEventsAsync(
   ctx: RuntimeContext,
   past: readonly HistoryEvent[],
   newEvents: readonly HistoryEvent[],
   driver: AsyncDriver,
   where: (() => string[]) | undefined,
+  from = 0,
 ): Promise<RuntimeContext> {
   const count = past.length + newEvents.length;
   const tracker = ctx.tracker;
-  let i = 0;
+  let i = from;
   return new Promise((resolve) => {
     // Callback-driven rather than `await` per event: a turn settles once per awaited resolution, so this is hot.
     const resume = (): void => {

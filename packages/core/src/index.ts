@@ -55,6 +55,7 @@ export {
   WorkflowNotRegisteredError,
   WorkflowTimeoutError,
 } from "./errors.js";
+export { ExecutionCache } from "./execution-cache.js";
 export { toFailureDetails } from "./failure.js";
 export { history } from "./history.js";
 export { skipFramesFrom, sourceLocation, stackFrames } from "./location.js";

@@ -6,8 +6,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { WorkflowContext } from "./context.js";
 import type { WorkflowGenerator } from "./definitions.js";
-import { executeWorkflow, type WorkflowResult } from "./engine.js";
+import { executeWorkflow, executeWorkflowAsync, type WorkflowResult } from "./engine.js";
 import { NonRetryableError } from "./errors.js";
+import { ExecutionCache } from "./execution-cache.js";
 import { Registry } from "./registry.js";
 import { replay } from "./replay.js";
 import type { RetryPolicyOptions } from "./retry.js";
@@ -498,6 +499,31 @@ describe("property: random workflow programs under the simulator", () => {
       }),
       { numRuns: RUNS },
     );
+  });
+
+  it("a live execution kept between turns (the worker's cache) takes every turn exactly as the replaying engine did", async () => {
+    // Generator code never awaits, so the driver is never asked to settle anything.
+    const driver = { settle: (then: () => void) => queueMicrotask(then) };
+    let resumed = 0;
+    await fc.assert(
+      fc.asyncProperty(program, async (p) => {
+        const { sim, reg } = run(p);
+        const cache = new ExecutionCache();
+        for (const turn of sim.turns) {
+          const request = {
+            instanceId: INSTANCE,
+            pastEvents: sim.history.slice(0, turn.pastEvents),
+            newEvents: turn.newEvents,
+          };
+          const live = await executeWorkflowAsync(request, reg, { driver, cache });
+          expect(withoutStacks(live.actions)).toEqual(withoutStacks(turn.actions));
+          expect(live.customStatus).toBe(turn.customStatus);
+        }
+        resumed += cache.hits;
+      }),
+      { numRuns: RUNS },
+    );
+    expect(resumed).toBeGreaterThan(RUNS); // most multi-turn programs resumed their execution at least once
   });
 
   it("replay() of the final history reports ok with the recorded outcome", () => {

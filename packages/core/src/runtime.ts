@@ -491,7 +491,7 @@ export class RuntimeContext implements WorkflowContext {
   get version(): WorkflowVersion | undefined {
     if (this.#appliedPatches.length === 0 && this.#versionName === undefined) return undefined;
     return create(WorkflowVersionSchema, {
-      patches: this.#appliedPatches,
+      patches: [...this.#appliedPatches], // a copy: a live execution goes on applying patches
       ...(this.#versionName === undefined ? {} : { name: this.#versionName }),
     });
   }
@@ -678,6 +678,16 @@ export class RuntimeContext implements WorkflowContext {
   /** Ends the turn: code that runs later (after a foreign await) can no longer act. */
   close(): void {
     this.#closed = true;
+  }
+
+  /** Opens the next turn of an execution kept live between turns. */
+  reopen(): void {
+    this.#closed = false;
+  }
+
+  /** The turn decided nothing final: the execution may take the instance's next turn where it left off. */
+  get canContinue(): boolean {
+    return this.#completion === undefined && this.failure === undefined && !this.halted && !this.#terminated;
   }
 
   #completeWithValue(value: unknown): void {

@@ -6,6 +6,7 @@ import {
   type ActivityDefinition,
   type ActivityFunction,
   type DataConverter,
+  ExecutionCache,
   executeActivity,
   jsonConverter,
   type Logger,
@@ -58,6 +59,11 @@ export interface WorkerOptions extends SidecarConnectionOptions {
   readonly statefulHistory?: boolean;
   /** Instances whose history is kept for stateful deltas. Default 1000. */
   readonly historyCacheSize?: number;
+  /**
+   * Workflow executions kept live between turns, so a turn runs only the events it has not seen instead of replaying
+   * the whole history. 0 replays every turn. Default 1000.
+   */
+  readonly workflowCacheSize?: number;
   /** How long `stop()` waits for running work before aborting activities. Default 30 s. */
   readonly shutdownTimeoutMs?: number;
   /** Reconnect backoff: first delay and cap, in ms. Default 250 ms and 15 s (jittered). */
@@ -69,6 +75,12 @@ export interface WorkerOptions extends SidecarConnectionOptions {
 }
 
 type WorkItemKind = "workflowRequest" | "activityRequest";
+
+/** What a worker keeps per work-item stream: a new stream (a reconnect) starts cold. */
+interface StreamCaches {
+  readonly history: HistoryCache;
+  readonly executions: ExecutionCache;
+}
 const tracer = trace.getTracer("@dt/worker");
 
 /** Runs registered workflows and activities for a Durable Task sidecar (durabletask-go, Dapr). */
@@ -235,7 +247,10 @@ export class TaskHubGrpcWorker {
     for (let attempt = 0; !stopping.aborted; attempt++) {
       const stream = new AbortController();
       this.#stream = stream;
-      const cache = new HistoryCache(this.#options.historyCacheSize ?? 1000);
+      const cache: StreamCaches = {
+        history: new HistoryCache(this.#options.historyCacheSize ?? 1000),
+        executions: new ExecutionCache(this.#options.workflowCacheSize ?? 1000),
+      };
       let keepalive: NodeJS.Timeout | undefined;
       try {
         await this.#sidecar.hello({}, { signal: stream.signal, timeoutMs: 10_000 });
@@ -302,7 +317,7 @@ export class TaskHubGrpcWorker {
     kind: WorkItemKind,
     work: WorkItem["request"],
     token: string,
-    cache: HistoryCache,
+    cache: StreamCaches,
     stream: AbortController,
   ): Promise<void> {
     try {
@@ -320,12 +335,12 @@ export class TaskHubGrpcWorker {
     }
   }
 
-  async #runWorkflow(request: WorkflowRequest, token: string, cache: HistoryCache, stream: AbortController) {
+  async #runWorkflow(request: WorkflowRequest, token: string, cache: StreamCaches, stream: AbortController) {
     const instanceId = request.instanceId;
-    cache.noteDispatch(instanceId, token);
+    cache.history.noteDispatch(instanceId, token);
     let past: HistoryEvent[];
     try {
-      past = await this.#resolveHistory(request, cache);
+      past = await this.#resolveHistory(request, cache.history);
     } catch (error) {
       // There is no per-item NACK: reconnecting makes the sidecar hand the turn out again, with full history.
       this.#logger.error("could not resolve history; reconnecting", { instanceId, error: String(error) });
@@ -347,12 +362,13 @@ export class TaskHubGrpcWorker {
         result = await runWorkflowTurn({ instanceId, pastEvents: past, newEvents: request.newEvents }, this.#registry, {
           converter: this.#converter,
           logger: this.#logger,
+          cache: cache.executions,
         });
       } catch (error) {
         result = failedTurn(error);
       }
     const ended = result.actions.some((a) => a.workflowActionType.case === "completeWorkflow");
-    cache.update(instanceId, token, past, ended);
+    cache.history.update(instanceId, token, past, ended);
     const response = create(WorkflowResponseSchema, {
       instanceId,
       actions: result.actions,

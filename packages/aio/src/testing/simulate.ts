@@ -3,7 +3,7 @@
 // durabletask-go does, and delivers completions, failures, timer fires and raised events in a random but seeded order,
 // one or more per turn. Then `replayChecks` replays what was recorded: every turn again, the final history in one turn,
 // and the final history cut into past and new events at every index.
-import { executeActivity, history as h, type Registry, type WorkflowResult } from "@dt/core";
+import { ExecutionCache, executeActivity, history as h, type Registry, type WorkflowResult } from "@dt/core";
 import type {
   CompleteWorkflowAction,
   HistoryEvent,
@@ -56,6 +56,8 @@ export interface SimulateOptions {
   /** Events put in the inbox at a virtual time (default: the start), e.g. `h.eventRaised("go", "1")`. */
   readonly events?: readonly { readonly event: HistoryEvent; readonly at?: Date }[];
   readonly turnOptions?: TurnOptions;
+  /** Keep the execution live between turns, as the worker does (default true); `replayChecks` replays without. */
+  readonly executionCache?: boolean;
   /** Safety net against workflows that never settle (default 1,000). */
   readonly maxTurns?: number;
 }
@@ -78,6 +80,8 @@ export interface Simulation {
   readonly sent: SendEventAction[];
   /** The virtual time of the last turn. */
   readonly end: Date;
+  /** Turns that resumed the live execution instead of replaying. */
+  readonly cacheHits: number;
 }
 
 interface InboxItem {
@@ -180,6 +184,17 @@ export async function simulate(options: SimulateOptions): Promise<Simulation> {
   const sent: SendEventAction[] = [];
   const attempts = new Map<string, number>();
   let inbox: InboxItem[] = [];
+  const cache = options.executionCache === false ? undefined : new ExecutionCache();
+  const turnOptions = cache === undefined ? options.turnOptions : { ...options.turnOptions, cache };
+  const ended = (state: Simulation["state"], completion?: CompleteWorkflowAction): Simulation => ({
+    history,
+    turns,
+    state,
+    completion,
+    sent,
+    end: new Date(now),
+    cacheHits: cache?.hits ?? 0,
+  });
   const enqueue = (event: HistoryEvent, visibleAt: number) => {
     if (visibleAt < NEVER) inbox.push({ event: stamp(event, visibleAt), visibleAt });
   };
@@ -250,7 +265,7 @@ export async function simulate(options: SimulateOptions): Promise<Simulation> {
 
   for (let turn = 0; ; turn++) {
     if (turn > 0 && inbox.length === 0) {
-      return { history, turns, state: "idle", completion: undefined, sent, end: new Date(now) };
+      return ended("idle");
     }
     if (turn >= maxTurns) throw new Error(`The simulated workflow '${options.workflow}' ran ${maxTurns} turns.`);
     if (turn > 0) now = Math.max(now, Math.min(...inbox.map((i) => i.visibleAt)));
@@ -270,11 +285,7 @@ export async function simulate(options: SimulateOptions): Promise<Simulation> {
       ...[...batch].map((i) => i.event),
     ];
     const pastEvents = history.length;
-    const result = await runWorkflowTurn(
-      { instanceId, pastEvents: [...history], newEvents },
-      registry,
-      options.turnOptions,
-    );
+    const result = await runWorkflowTurn({ instanceId, pastEvents: [...history], newEvents }, registry, turnOptions);
     // The sidecar records the turn's version (patches, name) in its WorkflowStarted.
     const ws = newEvents[0]?.eventType;
     if (result.version !== undefined && ws?.case === "workflowStarted") ws.value.version = result.version;
@@ -282,10 +293,9 @@ export async function simulate(options: SimulateOptions): Promise<Simulation> {
     turns.push({ pastEvents, newEvents, result });
     for (const action of result.actions) {
       const done = await apply(action);
-      if (done === "stalled")
-        return { history, turns, state: "stalled", completion: undefined, sent, end: new Date(now) };
+      if (done === "stalled") return ended("stalled");
       // The first completion wins; the sidecar drops the instance's later work.
-      if (done !== undefined) return { history, turns, state: "completed", completion: done, sent, end: new Date(now) };
+      if (done !== undefined) return ended("completed", done);
     }
     now += tick;
   }
