@@ -20,6 +20,9 @@ const RUNS = Number(process.env["BENCH_E2E_RUNS"] ?? 5);
 const CHAINS = Number(process.env["BENCH_E2E_CHAINS"] ?? 500);
 const FANOUTS = Number(process.env["BENCH_E2E_FANOUTS"] ?? 20);
 const FANOUT_WIDTH = 100;
+/** `dt` measures only our worker and `workloads` only some (`chain`, `fanout`): quicker while optimising. */
+const ONLY_OURS = process.env["BENCH_E2E_SDKS"] === "dt";
+const WORKLOADS = process.env["BENCH_E2E_WORKLOADS"]?.split(",");
 /** Directory for worker CPU profiles of the measured window (V8 sampling profiler); unset: no profiling. */
 const CPU_PROF_DIR =
   process.env["BENCH_E2E_CPU_PROF"] === undefined ? undefined : resolve(process.env["BENCH_E2E_CPU_PROF"]);
@@ -273,9 +276,9 @@ if (CPU_PROF_DIR !== undefined) {
 
 const samples: Sample[] = [];
 for (let run = 1; run <= RUNS; run++) {
-  for (const workload of workloads) {
+  for (const workload of workloads.filter((w) => WORKLOADS?.includes(w.key) ?? true)) {
     // Alternate which SDK goes first, so drift on a shared machine hits both alike.
-    for (const sdk of run % 2 === 1 ? [OURS, PEER] : [PEER, OURS]) {
+    for (const sdk of ONLY_OURS ? [OURS] : run % 2 === 1 ? [OURS, PEER] : [PEER, OURS]) {
       const sample = await measure(sdk, workload, run);
       samples.push(sample);
       console.log(

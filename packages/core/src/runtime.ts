@@ -123,6 +123,8 @@ export class RuntimeContext implements WorkflowContext {
   #nowTimestamp: Timestamp | undefined;
   #sequence = 0;
   #guidCounter = 0;
+  #isoTime: Timestamp | undefined;
+  #isoText: string | undefined;
   /** Actions taken and not yet confirmed by history. Insertion order is id order. */
   #pending = new Map<number, PendingAction>();
   /** Actions withdrawn when the outcome was decided; history may still confirm them later in the turn. */
@@ -384,9 +386,18 @@ export class RuntimeContext implements WorkflowContext {
     const counter = this.#guidCounter++;
     let guid: string | undefined;
     return () => {
-      if (guid === undefined) guid = daprGuid(`${this.instanceId}_${pythonIsoFormat(time)}_${counter}`);
+      if (guid === undefined) guid = daprGuid(`${this.instanceId}_${this.#isoFormat(time)}_${counter}`);
       return guid;
     };
+  }
+
+  /** pythonIsoFormat of the turn times GUIDs are made at; a turn's many GUIDs share one. */
+  #isoFormat(time: Timestamp | undefined): string {
+    if (time !== this.#isoTime || this.#isoText === undefined) {
+      this.#isoTime = time;
+      this.#isoText = pythonIsoFormat(time);
+    }
+    return this.#isoText;
   }
 
   #site(): Error | undefined {

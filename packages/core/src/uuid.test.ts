@@ -1,13 +1,16 @@
 // ctx.newGuid(): deterministic UUIDv5, byte-compatible with the Dapr Python SDK's `new_guid`
 // (uuid5(9e952958-…, f"{instance_id}_{current_utc_datetime.isoformat()}_{counter}")).
 // Expected values were produced by CPython's `uuid.uuid5`; see seed_python.md §2.2.
+import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import type { HistoryEvent } from "@dt/proto";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { WorkflowContext } from "./index.js";
 import { defineWorkflow, executeWorkflow, history, replay } from "./index.js";
 import { at, h, INSTANCE, kinds, registry, run, START, started } from "./testing/golden.js";
+import { uuidV5 } from "./uuid.js";
 
 const V5 = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -149,5 +152,34 @@ describe("newGuid counter", () => {
     expect(other).toHaveLength(1);
     expect(other[0]).toMatch(V5);
     expect(other[0]).not.toBe(G0);
+  });
+});
+
+describe("uuidV5", () => {
+  // RFC 9562 UUIDv5 computed with node:crypto (SHA-1 over the namespace bytes and the UTF-8 name).
+  const reference = (namespace: string, name: string) => {
+    const ns = Buffer.from(namespace.replaceAll("-", ""), "hex");
+    const b = createHash("sha1")
+      .update(Buffer.concat([ns, Buffer.from(name, "utf8")]))
+      .digest()
+      .subarray(0, 16);
+    b[6] = ((b[6] as number) & 0x0f) | 0x50;
+    b[8] = ((b[8] as number) & 0x3f) | 0x80;
+    const hex = b.toString("hex");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  };
+  const ns = "9e952958-5e33-4daf-827f-2fa12937b875";
+
+  it("matches SHA-1 from node:crypto for any well-formed name, of any length (one to many blocks)", () => {
+    const v5 = uuidV5(ns);
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", maxLength: 300 }), (name) => {
+        expect(v5(name)).toBe(reference(ns, name));
+      }),
+      { numRuns: 500 },
+    );
+    // Boundaries of the 64-byte blocks (with the 16 namespace bytes and 9 bytes of padding) and a long name.
+    for (const n of [0, 38, 39, 40, 47, 48, 102, 103, 104, 1000, 5000])
+      expect(v5("x".repeat(n))).toBe(reference(ns, "x".repeat(n)));
   });
 });

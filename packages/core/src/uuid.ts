@@ -1,27 +1,53 @@
 // Name-based UUIDv5 (RFC 9562) with a self-contained SHA-1, so the engine needs no crypto API.
 
-function utf8(text: string): number[] {
-  const out: number[] = [];
-  for (const ch of text) {
-    const cp = ch.codePointAt(0) as number;
-    if (cp < 0x80) out.push(cp);
-    else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 63));
-    else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63));
-    else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63));
+/** Writes `text` as UTF-8 into `out` at `at` (growing it as needed); returns the buffer and the end offset. */
+function writeUtf8(text: string, out: Uint8Array<ArrayBuffer>, at: number): [Uint8Array<ArrayBuffer>, number] {
+  let buf = out;
+  let o = at;
+  for (let i = 0; i < text.length; i++) {
+    if (o + 4 > buf.length) {
+      const bigger = new Uint8Array(buf.length * 2);
+      bigger.set(buf);
+      buf = bigger;
+    }
+    let cp = text.charCodeAt(i);
+    if (cp < 0x80) {
+      buf[o++] = cp;
+      continue;
+    }
+    if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < text.length) {
+      const lo = text.charCodeAt(i + 1);
+      if (lo >= 0xdc00 && lo < 0xe000) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        i++;
+      }
+    }
+    if (cp < 0x800) {
+      buf[o++] = 0xc0 | (cp >> 6);
+    } else if (cp < 0x10000) {
+      buf[o++] = 0xe0 | (cp >> 12);
+      buf[o++] = 0x80 | ((cp >> 6) & 63);
+    } else {
+      buf[o++] = 0xf0 | (cp >> 18);
+      buf[o++] = 0x80 | ((cp >> 12) & 63);
+      buf[o++] = 0x80 | ((cp >> 6) & 63);
+    }
+    buf[o++] = 0x80 | (cp & 63);
   }
-  return out;
+  return [buf, o];
 }
 
 const w = new Int32Array(80);
 
-/** SHA-1 of `bytes`; returns the first 16 bytes of the digest (all a UUID needs). */
-function sha1Prefix(bytes: readonly number[]): Uint8Array {
-  const blocks = Math.ceil((bytes.length + 9) / 64);
-  const msg = new Uint8Array(blocks * 64);
-  msg.set(bytes);
-  msg[bytes.length] = 0x80;
-  const bits = bytes.length * 8;
-  const end = msg.length;
+/**
+ * SHA-1 of `msg[0, length)`; returns the first 16 bytes of the digest (all a UUID needs). `msg` is scratch space: the
+ * padding is written into it, so it must have room for it (`paddedLength(length)`).
+ */
+function sha1Prefix(msg: Uint8Array, length: number): Uint8Array {
+  const end = paddedLength(length);
+  msg.fill(0, length, end);
+  msg[length] = 0x80;
+  const bits = length * 8;
   msg[end - 4] = bits >>> 24;
   msg[end - 3] = bits >>> 16;
   msg[end - 2] = bits >>> 8;
@@ -89,12 +115,20 @@ function sha1Prefix(bytes: readonly number[]): Uint8Array {
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
-/** A UUIDv5 generator for one namespace (its bytes are parsed once). */
+const paddedLength = (length: number) => Math.ceil((length + 9) / 64) * 64;
+
+/** A UUIDv5 generator for one namespace (its bytes are parsed once; one scratch buffer serves every call). */
 export function uuidV5(namespace: string): (name: string) => string {
   const hex = namespace.replace(/-/g, "");
-  const ns = Array.from({ length: 16 }, (_, i) => Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16));
+  let scratch = new Uint8Array(256);
+  for (let i = 0; i < 16; i++) scratch[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
   return (name) => {
-    const b = sha1Prefix([...ns, ...utf8(name)]);
+    const [buf, length] = writeUtf8(name, scratch, 16);
+    if (buf.length < paddedLength(length)) {
+      scratch = new Uint8Array(paddedLength(length));
+      scratch.set(buf.subarray(0, length));
+    } else scratch = buf;
+    const b = sha1Prefix(scratch, length);
     b[6] = ((b[6] as number) & 0x0f) | 0x50;
     b[8] = ((b[8] as number) & 0x3f) | 0x80;
     let s = "";

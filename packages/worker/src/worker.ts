@@ -41,7 +41,7 @@ import {
   type SidecarConnectionOptions,
   type SidecarTransport,
 } from "@dt/proto/transport";
-import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { context, ProxyTracerProvider, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { HistoryCache } from "./history-cache.js";
 import { backoffMs, Slots } from "./slots.js";
 
@@ -347,12 +347,7 @@ export class TaskHubGrpcWorker {
       stream.abort();
       return;
     }
-    const span = this.#startSpan(
-      `workflow ${workflowName(past, request.newEvents)}`,
-      past,
-      request.newEvents,
-      instanceId,
-    );
+    const span = this.#startSpan(past, request.newEvents, instanceId);
     let result: WorkflowResult;
     if (request.newEvents.length === 0) {
       this.#logger.warn("a workflow work item without new events; answering with no actions", { instanceId });
@@ -433,18 +428,23 @@ export class TaskHubGrpcWorker {
     const instanceId = request.workflowInstance?.instanceId ?? "";
     const signal = this.#activityAbort.signal;
     this.#activitiesRunning++;
-    const parent = parseTraceParent(request.parentTraceContext?.traceParent);
-    const ctx =
-      parent === undefined ? context.active() : trace.setSpanContext(context.active(), { ...parent, isRemote: true });
-    const span = tracer.startSpan(
-      `activity ${request.name}`,
-      { kind: SpanKind.SERVER, attributes: { "dt.instanceId": instanceId, "dt.taskId": request.taskId } },
-      ctx,
-    );
+    const run = () => executeActivity(request, this.#registry, { converter: this.#converter, signal });
+    let span: Span | undefined;
     try {
-      const outcome = await context.with(trace.setSpan(ctx, span), () =>
-        executeActivity(request, this.#registry, { converter: this.#converter, signal }),
-      );
+      let outcome: Awaited<ReturnType<typeof run>>;
+      if (tracing()) {
+        const parent = parseTraceParent(request.parentTraceContext?.traceParent);
+        const ctx =
+          parent === undefined
+            ? context.active()
+            : trace.setSpanContext(context.active(), { ...parent, isRemote: true });
+        span = tracer.startSpan(
+          `activity ${request.name}`,
+          { kind: SpanKind.SERVER, attributes: { "dt.instanceId": instanceId, "dt.taskId": request.taskId } },
+          ctx,
+        );
+        outcome = await context.with(trace.setSpan(ctx, span), run);
+      } else outcome = await run();
       if (signal.aborted) {
         this.#logger.info("activity aborted by shutdown; the sidecar will redeliver it", {
           instanceId,
@@ -460,7 +460,7 @@ export class TaskHubGrpcWorker {
         ...(outcome.failureDetails === undefined ? {} : { failureDetails: outcome.failureDetails }),
       });
       if (response.failureDetails !== undefined) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: response.failureDetails.errorMessage });
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: response.failureDetails.errorMessage });
       }
       try {
         await this.#sidecar.completeActivityTask(response);
@@ -485,12 +485,14 @@ export class TaskHubGrpcWorker {
         error: String(error),
       });
     } finally {
-      span.end();
+      span?.end();
       this.#activitiesRunning--;
     }
   }
 
-  #startSpan(name: string, past: HistoryEvent[], newEvents: readonly HistoryEvent[], instanceId: string): Span {
+  #startSpan(past: HistoryEvent[], newEvents: readonly HistoryEvent[], instanceId: string): Span | undefined {
+    if (!tracing()) return undefined;
+    const name = `workflow ${workflowName(past, newEvents)}`;
     const isStart = (e: HistoryEvent) => e.eventType.case === "executionStarted";
     const started = past.find(isStart) ?? newEvents.find(isStart);
     const traceParent =
@@ -549,7 +551,17 @@ function failedTurn(error: unknown): WorkflowResult {
   };
 }
 
-function endSpan(span: Span, result: WorkflowResult): void {
+/**
+ * Whether spans go anywhere: with only the OpenTelemetry API (no SDK registered) every span is a no-op, so the worker
+ * skips building them and their contexts per work item.
+ */
+function tracing(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer("@dt/worker") !== undefined;
+}
+
+function endSpan(span: Span | undefined, result: WorkflowResult): void {
+  if (span === undefined) return;
   const completion = result.actions.find((a) => a.workflowActionType.case === "completeWorkflow")?.workflowActionType;
   if (completion?.case === "completeWorkflow" && completion.value.workflowStatus === OrchestrationStatus.FAILED) {
     span.setStatus({ code: SpanStatusCode.ERROR, message: completion.value.failureDetails?.errorMessage ?? "failed" });
