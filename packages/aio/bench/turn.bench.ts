@@ -3,7 +3,7 @@
 // What is timed: (1) one turn that replays a 10-activity chain (31 past events) and completes it, the typical last
 // turn of a short workflow without an execution cache; (2) the whole chain turn by turn, as the worker runs it: decode
 // the work item, run the turn with the worker's execution cache, encode the response. Each variant's result is checked
-// before timing. Turns run one after another, each started from its own macrotask.
+// before timing. Turns run one after another, each started from its own macrotask; the figures are CPU time.
 import { cpus } from "node:os";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type AsyncWorkflowContext, defineAsyncWorkflow, runWorkflowTurn, toRegistrable } from "@dt/aio";
@@ -70,21 +70,30 @@ function check(label: string, result: WorkflowResult): void {
 }
 
 /**
- * Each turn starts in its own macrotask, as in the worker (a work item arrives in an I/O callback); only the turn is
- * timed, including any event-loop hop the runner itself takes (the sandbox's setImmediate).
+ * CPU time (user + system, every thread: garbage collection included) per call of `fn`, µs. Each call starts in its
+ * own macrotask, as in the worker (a work item arrives in an I/O callback); the same loop with no call is measured
+ * right before and subtracted, so what remains is the call, including any event-loop hop it takes itself (the
+ * sandbox's setImmediate). CPU time, unlike wall time, does not count time the process waits for a busy core.
  */
-async function timeTurns(label: string, name: string): Promise<number> {
+async function cpuPerCall(calls: number, fn: () => unknown): Promise<number> {
+  const loop = async (body: () => unknown) => {
+    const start = process.cpuUsage();
+    for (let i = 0; i < calls; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      await body();
+    }
+    const used = process.cpuUsage(start);
+    return used.user + used.system;
+  };
+  const idle = await loop(() => undefined);
+  return ((await loop(fn)) - idle) / calls;
+}
+
+function timeTurns(label: string, name: string): Promise<number> {
   const req = request(name);
-  const sync = label.includes("sync engine");
-  let total = 0n;
-  for (let i = 0; i < TURNS; i++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    const start = process.hrtime.bigint();
-    if (sync) executeWorkflow(req, registry);
-    else await runWorkflowTurn(req, registry);
-    total += process.hrtime.bigint() - start;
-  }
-  return Number(total) / 1000 / TURNS;
+  return label.includes("sync engine")
+    ? cpuPerCall(TURNS, () => executeWorkflow(req, registry))
+    : cpuPerCall(TURNS, () => runWorkflowTurn(req, registry));
 }
 
 for (const [label, name] of Object.entries(variants)) {
@@ -107,7 +116,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const base = median(samples.get("async, sandbox off") ?? []);
 const gen = median(samples.get("generator, executeWorkflow (sync engine)") ?? []);
 console.log(
-  `\n@dt/aio turn cost: µs per turn (replay a ${STEPS}-activity chain and complete), median of ${ROUNDS} rounds × ${TURNS} turns`,
+  `\n@dt/aio turn cost: CPU µs per turn (replay a ${STEPS}-activity chain and complete), median of ${ROUNDS} rounds × ${TURNS} turns`,
 );
 console.log(`${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}\n`);
 console.log("| variant | µs/turn | vs generator (sync) | vs async off |");
@@ -167,14 +176,7 @@ const whole = {
 async function timeWorkflows(label: string, name: string): Promise<number> {
   const items = workItems(name);
   const cache = label.includes("no cache") ? undefined : new ExecutionCache();
-  let total = 0n;
-  for (let i = 0; i < WORKFLOWS; i++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    const start = process.hrtime.bigint();
-    await workflow(items, cache);
-    total += process.hrtime.bigint() - start;
-  }
-  return Number(total) / 1000 / WORKFLOWS / items.length;
+  return (await cpuPerCall(WORKFLOWS, () => workflow(items, cache))) / items.length;
 }
 
 for (const [label, name] of Object.entries(whole)) {
@@ -192,7 +194,7 @@ for (let round = 0; round < ROUNDS + 2; round++) {
 const wholeGen = median(wholeSamples.get("generator, execution cache") ?? []);
 const wholeOff = median(wholeSamples.get("async, sandbox off, execution cache") ?? []);
 console.log(
-  `\nA whole ${STEPS}-activity chain as the worker runs it (work item bytes → turn with the worker's execution cache → response bytes): µs per turn, averaged over its ${STEPS + 1} turns, median of ${ROUNDS} rounds × ${WORKFLOWS} workflows\n`,
+  `\nA whole ${STEPS}-activity chain as the worker runs it (work item bytes → turn with the worker's execution cache → response bytes): CPU µs per turn, averaged over its ${STEPS + 1} turns, median of ${ROUNDS} rounds × ${WORKFLOWS} workflows\n`,
 );
 console.log("| variant | µs/turn | vs generator (cache) | vs async off (cache) |");
 console.log("| --- | ---: | ---: | ---: |");

@@ -87,13 +87,20 @@ function bindToSandbox(ctx: WorkflowContext): void {
   bindSandbox(ctx, seededRandom(`${ctx.instanceId}:${ctx.executionId ?? ""}`));
 }
 
+/** Loggers already wrapped (the worker passes the same one every turn). */
+const wrappedLoggers = new WeakMap<Logger, Logger>();
+
 /** The worker's logger, called from workflow code inside the scope, still sees the real clock. */
 function outsideSandboxLogger(logger: Logger): Logger {
+  const known = wrappedLoggers.get(logger);
+  if (known !== undefined) return known;
   const wrap =
     (level: keyof Logger) =>
     (message: string, attributes?: Record<string, unknown>): void =>
       outsideSandbox(() => logger[level](message, attributes));
-  return { debug: wrap("debug"), info: wrap("info"), warn: wrap("warn"), error: wrap("error") };
+  const wrapped = { debug: wrap("debug"), info: wrap("info"), warn: wrap("warn"), error: wrap("error") };
+  wrappedLoggers.set(logger, wrapped);
+  return wrapped;
 }
 
 /** The sandbox mode of the workflow a request runs (from its ExecutionStarted event and recorded version). */
