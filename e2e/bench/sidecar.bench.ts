@@ -9,6 +9,11 @@
 //   (b) latency: LATENCY_RUNS chains one after another, each timed from scheduleNewOrchestration until
 //       waitForOrchestrationCompletion returns; p50/p99.
 // Every output is checked.
+//
+// Knobs: BENCH_SIDECAR_RUNS, _CHAINS, _LATENCY_RUNS (sizes); BENCH_SIDECAR_TARGETS=memory,sqlite (a subset);
+// BENCH_SIDECAR_BASELINE=<another build's packages/sidecar/dist/index.js> (adds that build as memory-baseline and
+// sqlite-baseline, interleaved: before/after under the same load); BENCH_SIDECAR_CPU_PROF=<dir> (V8 profiles of the
+// embedded sidecar over each throughput batch, for e2e/bench/profile-summary.ts).
 import { type ChildProcess, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -19,7 +24,7 @@ import { TaskHubGrpcClient } from "@dt/client";
 import { defineActivity, defineWorkflow } from "@dt/core";
 import { TaskHubGrpcWorker } from "@dt/worker";
 import { startSidecar } from "../src/harness.ts";
-import type { SidecarReport } from "./sidecar-child.ts";
+import type { SidecarCommand, SidecarReport } from "./sidecar-child.ts";
 
 const RUNS = Number(process.env["BENCH_SIDECAR_RUNS"] ?? 3);
 const CHAINS = Number(process.env["BENCH_SIDECAR_CHAINS"] ?? 300);
@@ -28,9 +33,19 @@ const WARMUP_BATCH = 30;
 const WARMUP_SEQUENTIAL = 10;
 const CHAIN_LENGTH = 3;
 const TIMEOUT_MS = 120_000;
-/** Directory for V8 CPU profiles of the embedded sidecar children (`--cpu-prof`); unset: no profiling. */
+/** Directory for V8 CPU profiles of the embedded sidecar children over the throughput batch; unset: none. */
 const SIDECAR_PROF_DIR =
   process.env["BENCH_SIDECAR_CPU_PROF"] === undefined ? undefined : resolve(process.env["BENCH_SIDECAR_CPU_PROF"]);
+/** Only these targets (comma-separated keys: go, memory, sqlite, memory-baseline, sqlite-baseline); unset: all. */
+const ONLY_TARGETS = process.env["BENCH_SIDECAR_TARGETS"]?.split(",").map((key) => key.trim());
+/**
+ * Another build of @dt/sidecar (the path of its dist/index.js, e.g. of the last commit) to run as the extra targets
+ * memory-baseline and sqlite-baseline, interleaved with this build's: a before/after comparison under the same load.
+ */
+const BASELINE =
+  process.env["BENCH_SIDECAR_BASELINE"] === undefined || process.env["BENCH_SIDECAR_BASELINE"] === ""
+    ? undefined
+    : resolve(process.env["BENCH_SIDECAR_BASELINE"]);
 const TARGET_RATIO = 2;
 const TARGET_P50_MS = 20;
 
@@ -50,6 +65,8 @@ const chain3 = defineWorkflow("chain3", function* (ctx, start: number) {
 interface Running {
   readonly address: string;
   readonly pid: number;
+  /** The embedded sidecar's profiler, with BENCH_SIDECAR_CPU_PROF: on for the throughput batch only. */
+  readonly profile?: { start(): Promise<void>; stop(): Promise<void> };
   stop(): Promise<void>;
 }
 interface Target {
@@ -64,17 +81,25 @@ process.once("exit", () => {
 });
 
 /** The embedded sidecar in a child process (sidecar-child.ts); a SQLite file lives in a temp dir removed on stop. */
-async function startEmbedded(kind: "memory" | "sqlite", run: number): Promise<Running> {
+async function startEmbedded(kind: "memory" | "sqlite", run: number, module?: string): Promise<Running> {
   const dir = kind === "sqlite" ? mkdtempSync(join(tmpdir(), "dt-bench-")) : undefined;
   const args = dir === undefined ? [kind] : [kind, join(dir, "bench.db")];
-  const execArgv =
-    SIDECAR_PROF_DIR === undefined
-      ? []
-      : ["--cpu-prof", "--cpu-prof-dir", SIDECAR_PROF_DIR, "--cpu-prof-name", `sidecar-${kind}-${run}.cpuprofile`];
+  const name = `sidecar-${kind}${module === undefined ? "" : "-baseline"}-${run}.cpuprofile`;
   const child = fork(new URL("sidecar-child.ts", import.meta.url), args, {
     stdio: ["ignore", "inherit", "pipe", "ipc"],
-    execArgv,
+    env: { ...process.env, BENCH_SIDECAR_MODULE: module ?? "" },
   });
+  /** Sends a command and waits for the report that answers it. */
+  const ask = (command: SidecarCommand, answer: SidecarReport["type"]) =>
+    new Promise<void>((resolve, reject) => {
+      const onMessage = (report: SidecarReport) => {
+        if (report.type !== answer) return;
+        child.off("message", onMessage);
+        resolve();
+      };
+      child.on("message", onMessage);
+      if (!child.send(command)) reject(new Error(`could not send ${command.type} to the sidecar`));
+    });
   children.add(child);
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
@@ -98,6 +123,14 @@ async function startEmbedded(kind: "memory" | "sqlite", run: number): Promise<Ru
   return {
     address,
     pid: child.pid ?? -1,
+    ...(SIDECAR_PROF_DIR === undefined
+      ? {}
+      : {
+          profile: {
+            start: () => ask({ type: "profile-start" }, "profiling"),
+            stop: () => ask({ type: "profile-stop", path: join(SIDECAR_PROF_DIR, name) }, "profiled"),
+          },
+        }),
     async stop() {
       if (child.connected) child.send({ type: "stop" });
       const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
@@ -123,7 +156,19 @@ const SQLITE: Target = {
   label: "embedded, SqliteStore (temp file)",
   start: (run) => startEmbedded("sqlite", run),
 };
-const TARGETS = [GO, MEMORY, SQLITE] as const;
+const MEMORY_BASELINE: Target = {
+  key: "memory-baseline",
+  label: "baseline build, MemoryStore",
+  start: (run) => startEmbedded("memory", run, BASELINE),
+};
+const SQLITE_BASELINE: Target = {
+  key: "sqlite-baseline",
+  label: "baseline build, SqliteStore",
+  start: (run) => startEmbedded("sqlite", run, BASELINE),
+};
+const TARGETS = [GO, MEMORY, SQLITE, ...(BASELINE === undefined ? [] : [MEMORY_BASELINE, SQLITE_BASELINE])].filter(
+  (target) => ONLY_TARGETS === undefined || ONLY_TARGETS.includes(target.key),
+);
 
 /** User + system CPU of a process (Linux /proc, clock ticks at USER_HZ = 100), or undefined elsewhere. */
 function processCpuMs(pid: number): number | undefined {
@@ -197,6 +242,8 @@ interface Sample {
   readonly target: string;
   readonly workflowsPerSec: number;
   readonly sidecarCpuMsPerWorkflow: number | undefined;
+  /** This process (worker and client) over the batch, for context: the sidecar shares the 2 cores with it. */
+  readonly workerClientCpuMsPerWorkflow: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly latencies: readonly number[];
@@ -213,11 +260,15 @@ async function measure(target: Target, run: number): Promise<Sample> {
     await runBatch(client, WARMUP_BATCH, "warmup");
     await runSequential(client, WARMUP_SEQUENTIAL, "warmup-seq");
 
+    await sidecar.profile?.start();
     const cpuBefore = processCpuMs(sidecar.pid);
+    const ownBefore = process.cpuUsage();
     const start = performance.now();
     await runBatch(client, CHAINS, "run");
     const wallMs = performance.now() - start;
+    const own = process.cpuUsage(ownBefore);
     const cpuAfter = processCpuMs(sidecar.pid);
+    await sidecar.profile?.stop();
 
     const latencies = await runSequential(client, LATENCY_RUNS, "seq");
     return {
@@ -225,6 +276,7 @@ async function measure(target: Target, run: number): Promise<Sample> {
       workflowsPerSec: (CHAINS * 1000) / wallMs,
       sidecarCpuMsPerWorkflow:
         cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / CHAINS,
+      workerClientCpuMsPerWorkflow: (own.user + own.system) / 1000 / CHAINS,
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),
       latencies,
@@ -251,7 +303,10 @@ console.log(
 );
 if (SIDECAR_PROF_DIR !== undefined) {
   mkdirSync(SIDECAR_PROF_DIR, { recursive: true });
-  console.log(`Writing embedded sidecar CPU profiles to ${SIDECAR_PROF_DIR} (the profiler inflates the numbers).\n`);
+  console.log(
+    `Writing embedded sidecar CPU profiles of each throughput batch to ${SIDECAR_PROF_DIR} ` +
+      `(the profiler inflates the numbers).\n`,
+  );
 }
 
 const began = performance.now();
@@ -265,7 +320,9 @@ for (let run = 1; run <= RUNS; run++) {
     console.log(
       `run ${run}  ${target.label.padEnd(42)} ${fmt(sample.workflowsPerSec, 1).padStart(7)} wf/s  ` +
         `sidecar ${fmt(sample.sidecarCpuMsPerWorkflow, 2).padStart(6)} CPU-ms/wf  ` +
-        `latency p50 ${fmt(sample.p50Ms, 1).padStart(6)} ms  p99 ${fmt(sample.p99Ms, 1).padStart(6)} ms`,
+        `(worker+client ${fmt(sample.workerClientCpuMsPerWorkflow, 2)})  ` +
+        `latency p50 ${fmt(sample.p50Ms, 1).padStart(6)} ms  p99 ${fmt(sample.p99Ms, 1).padStart(6)} ms  ` +
+        `(load ${fmt(loadavg()[0], 2)})`,
     );
   }
 }
@@ -289,33 +346,41 @@ const pooled = (target: Target, p: number) =>
   );
 
 console.log(
-  `\n| sidecar | workflows/s | sidecar CPU-ms/workflow | latency p50 (ms) | latency p99 (ms) | p50 / p99 pooled (ms) |`,
+  `\n| sidecar | workflows/s | sidecar CPU-ms/workflow | worker+client CPU-ms/workflow | latency p50 (ms) | ` +
+    `latency p99 (ms) | p50 / p99 pooled (ms) |`,
 );
-console.log("|---|---:|---:|---:|---:|---:|");
+console.log("|---|---:|---:|---:|---:|---:|---:|");
 for (const target of TARGETS) {
   console.log(
     `| ${target.label} | ${spread(target, (s) => s.workflowsPerSec, 1)} | ` +
-      `${spread(target, (s) => s.sidecarCpuMsPerWorkflow, 2)} | ${spread(target, (s) => s.p50Ms, 1)} | ` +
+      `${spread(target, (s) => s.sidecarCpuMsPerWorkflow, 2)} | ${spread(target, (s) => s.workerClientCpuMsPerWorkflow, 2)} | ` +
+      `${spread(target, (s) => s.p50Ms, 1)} | ` +
       `${spread(target, (s) => s.p99Ms, 1)} | ${fmt(pooled(target, 50), 1)} / ${fmt(pooled(target, 99), 1)} |`,
   );
 }
 
-const goThroughput = medianOf(GO, (s) => s.workflowsPerSec);
-const goP50 = medianOf(GO, (s) => s.p50Ms);
-console.log("\n| sidecar | throughput ÷ durabletask-go | p50 latency ÷ durabletask-go | target met |");
-console.log("|---|---:|---:|---|");
-let allMet = true;
-for (const target of [MEMORY, SQLITE]) {
-  const ratio = medianOf(target, (s) => s.workflowsPerSec) / goThroughput;
-  const p50 = medianOf(target, (s) => s.p50Ms);
-  const met = ratio >= TARGET_RATIO && p50 < TARGET_P50_MS;
-  allMet &&= met;
-  console.log(
-    `| ${target.label} | ${fmt(ratio, 2)}× | ${fmt(p50 / goP50, 3)} | ${met ? "yes" : "NO"} ` +
-      `(≥ ${TARGET_RATIO}×: ${ratio >= TARGET_RATIO ? "yes" : "no"}, p50 < ${TARGET_P50_MS} ms: ${p50 < TARGET_P50_MS ? "yes" : "no"}) |`,
-  );
+const embedded = TARGETS.filter((target) => target !== GO);
+let allMet = TARGETS.includes(GO) && embedded.length > 0;
+if (TARGETS.includes(GO)) {
+  const goThroughput = medianOf(GO, (s) => s.workflowsPerSec);
+  const goP50 = medianOf(GO, (s) => s.p50Ms);
+  console.log("\n| sidecar | throughput ÷ durabletask-go | p50 latency ÷ durabletask-go | target met |");
+  console.log("|---|---:|---:|---|");
+  for (const target of embedded) {
+    const ratio = medianOf(target, (s) => s.workflowsPerSec) / goThroughput;
+    const p50 = medianOf(target, (s) => s.p50Ms);
+    const met = ratio >= TARGET_RATIO && p50 < TARGET_P50_MS;
+    if (target === MEMORY || target === SQLITE) allMet &&= met;
+    console.log(
+      `| ${target.label} | ${fmt(ratio, 2)}× | ${fmt(p50 / goP50, 3)} | ${met ? "yes" : "NO"} ` +
+        `(≥ ${TARGET_RATIO}×: ${ratio >= TARGET_RATIO ? "yes" : "no"}, p50 < ${TARGET_P50_MS} ms: ${p50 < TARGET_P50_MS ? "yes" : "no"}) |`,
+    );
+  }
 }
 console.log(
   `\nTarget: embedded sidecar ≥ ${TARGET_RATIO}× durabletask-go's throughput and p50 < ${TARGET_P50_MS} ms for a ` +
-    `3-activity chain — ${allMet ? "met" : "NOT met"}. Took ${((performance.now() - began) / 1000).toFixed(0)} s.`,
+    `3-activity chain — ${TARGETS.includes(GO) ? (allMet ? "met" : "NOT met") : "not judged (durabletask-go not run)"}. ` +
+    `Took ${((performance.now() - began) / 1000).toFixed(0)} s; load average now ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}.`,
 );

@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { defineActivity, defineWorkflow, Registry, whenAll } from "@dt/core";
+import { defineActivity, defineWorkflow, history, Registry, whenAll } from "@dt/core";
 import {
   CreateInstanceRequestSchema,
   type HistoryEvent,
@@ -13,11 +13,15 @@ import {
   StalledReason,
   type WorkflowAction,
   WorkflowActionSchema,
+  type WorkflowRequest,
+  WorkflowRequestSchema,
   WorkflowResponseSchema,
   type WorkItem,
+  WorkItemSchema,
 } from "@dt/proto";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Backend, type BackendOptions } from "./backend.js";
+import { encodeWorkItem, workflowRequestSize } from "./encoding.js";
 import { MemoryStore } from "./memory-store.js";
 import { SqliteStore } from "./sqlite-store.js";
 import type { Store } from "./store.js";
@@ -247,6 +251,115 @@ for (const [name, make] of stores) {
     backendSuite();
   });
 }
+
+describe("work item encoding", () => {
+  const events = [
+    history.executionStarted("wf", "size", JSON.stringify("x".repeat(20_000)), { executionId: "e" }),
+    history.taskScheduled(1, "t", "y".repeat(130)),
+    history.taskCompleted(1, "1"),
+    history.eventRaised("e"),
+  ];
+  const requests = [
+    create(WorkflowRequestSchema, { instanceId: "size" }),
+    create(WorkflowRequestSchema, {
+      instanceId: "size",
+      executionId: "e",
+      pastEvents: events.slice(0, 2),
+      newEvents: events.slice(2),
+      cachedHistory: { eventCount: 7 },
+      requiresHistoryStreaming: true,
+    }),
+    create(WorkflowRequestSchema, {
+      instanceId: "i",
+      pastEvents: events,
+      newEvents: [history.workflowStarted(new Date())],
+    }),
+    create(WorkflowRequestSchema, { instanceId: "ünï-\u{1F600}", executionId: "", cachedHistory: { eventCount: 0 } }),
+    create(WorkflowRequestSchema, {
+      instanceId: "x".repeat(300),
+      executionId: "é".repeat(100),
+      newEvents: events,
+      cachedHistory: { eventCount: 300 },
+      router: { sourceAppID: "app" },
+    }),
+  ];
+
+  it("sizes a workflow request as its encoding, event sizes measured once", () => {
+    for (const request of requests) {
+      expect(workflowRequestSize(request)).toBe(toBinary(WorkflowRequestSchema, request).length);
+    }
+  });
+
+  it("encodes work items to the same bytes as protobuf-es", () => {
+    const items = [
+      ...requests.map((value) =>
+        create(WorkItemSchema, { completionToken: "tok", request: { case: "workflowRequest", value } }),
+      ),
+      create(WorkItemSchema, { request: { case: "workflowRequest", value: requests[1] as WorkflowRequest } }),
+      create(WorkItemSchema, {
+        completionToken: "t".repeat(200),
+        request: { case: "workflowRequest", value: requests[4] as WorkflowRequest },
+      }),
+      create(WorkItemSchema, {
+        completionToken: "a",
+        request: { case: "activityRequest", value: { name: "t", taskId: 1, input: '"x"' } },
+      }),
+    ];
+    const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+    for (const item of items) expect(hex(encodeWorkItem(item))).toBe(hex(toBinary(WorkItemSchema, item)));
+  });
+});
+
+describe("backend on SqliteStore: group commit and a crash", () => {
+  it("work handed out before its group is durable is redone after a crash that loses the group", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dt-sidecar-crash-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "state.db");
+    const image = join(dir, "crash.db");
+    const store = new SqliteStore(path);
+    cleanups.push(() => store.close());
+    const { backend } = setup({ store });
+    const stream = pull(backend);
+    await start(backend, "lost-turn", "chain");
+    await store.whenDurable(); // the start is acknowledged
+    const turn = await stream.next();
+    respond(backend, turn, [act.task(1, "double", "1")]);
+    // The activity reaches the worker while the group holding the turn's commit is still open…
+    const activity = await stream.next();
+    expect(activity.request.case).toBe("activityRequest");
+    expect(store.whenDurable()).toBeInstanceOf(Promise);
+    // …and the process dies now: the files as they are (what the OS holds; no COMMIT for the group) are the crash.
+    copyFileSync(path, image);
+    if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${image}-wal`);
+    await store.whenDurable();
+    await stream.close();
+    backend.close();
+
+    const recovered = new SqliteStore(image);
+    cleanups.push(() => recovered.close());
+    const after = setup({ store: recovered }).backend;
+    expect(recovered.listActivities()).toEqual([]); // the scheduled activity went with the group
+    // The late answer to the lost dispatch finds nothing to resolve, and changes nothing.
+    expect(
+      codeOf(() =>
+        after.completeActivityTask({
+          $typeName: "ActivityResponse",
+          instanceId: "lost-turn",
+          taskId: 1,
+          result: "2",
+          completionToken: activity.completionToken,
+        }),
+      ),
+    ).toBe(Code.NotFound);
+    // The turn is handed out again and the workflow runs to its end, each step once in its history.
+    drive(after, registry());
+    expect((await completion(after, "lost-turn")).output).toBe("8");
+    const steps = kinds(historyOf(after, "lost-turn")).filter((k) => k !== "workflowStarted");
+    expect(steps.filter((k) => k === "executionStarted")).toHaveLength(1);
+    expect(steps.filter((k) => k === "taskScheduled")).toHaveLength(3);
+    expect(steps.filter((k) => k === "taskCompleted")).toHaveLength(3);
+  });
+});
 
 function backendSuite() {
   describe("turns", () => {

@@ -3,7 +3,7 @@
 // stateful-history deltas, timers, and the client operations with Dapr's semantics. The gRPC layer (service.ts) is
 // a thin shell over the methods here.
 import { randomUUID } from "node:crypto";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type Logger, silentLogger } from "@dt/core";
@@ -51,6 +51,7 @@ import {
   type TurnOutcome,
   timestampMs,
 } from "./applier.js";
+import { workflowRequestSize } from "./encoding.js";
 import { forkHistory } from "./rerun.js";
 import type { InstanceRecord, Store, StoreWriter } from "./store.js";
 import { TimerScheduler } from "./timers.js";
@@ -95,9 +96,20 @@ interface ActivityDispatch {
   readonly streamId: string;
 }
 
+/** A work-item stream's current wait, woken by new work, the stream's end or the sidecar closing. */
+interface Waiter {
+  wake: (() => void) | undefined;
+}
+
+/** Waits for an instance's change; called with the reason when the sidecar closes. */
+type Watcher = (closing?: unknown) => void;
+
 type Work = { readonly kind: "workflow"; readonly id: string } | { readonly kind: "activity"; readonly key: string };
 
-/** What a commit changed, acted on once it is durable (a transaction that throws changes nothing). */
+/**
+ * What a commit changed, acted on as soon as its transaction returns (one that throws changes nothing). With group
+ * commit that is before the change is durable: work may go out, answers wait (whenDurable; see sqlite-store.ts).
+ */
 interface Effects {
   /** Instances with new inbox entries or a changed record. */
   readonly touched: Set<string>;
@@ -154,8 +166,10 @@ export class Backend {
   readonly #parked = new Set<string>();
   /** Abandoned turns per instance, for backoff. */
   readonly #retries = new Map<string, number>();
-  readonly #watchers = new Map<string, Set<() => void>>();
+  readonly #watchers = new Map<string, Set<Watcher>>();
   readonly #closing = new AbortController();
+  /** The last durability promise seen, so a failed commit is logged once. */
+  #lastDurable: Promise<void> | undefined;
 
   constructor(options: BackendOptions) {
     this.#store = options.store;
@@ -170,12 +184,30 @@ export class Backend {
     return this.#store;
   }
 
+  /**
+   * The store's `whenDurable()`: settles once every change made so far is durable (undefined when it already is).
+   * Callers answer a request only after it settles (service.ts, fast-path.ts), so nothing is acknowledged that a
+   * crash could still take back. Work items are sent without waiting: see sqlite-store.ts for why that is safe.
+   */
+  whenDurable(): Promise<void> | undefined {
+    const durable = this.#store.whenDurable?.();
+    if (durable !== undefined && durable !== this.#lastDurable) {
+      this.#lastDurable = durable;
+      durable.catch((error: unknown) =>
+        this.#logger.error("changes could not be stored; restart the sidecar", { error: String(error) }),
+      );
+    }
+    return durable;
+  }
+
   /** Ends every work-item stream and long poll; the store stays open (its owner closes it). */
   close(): void {
     if (this.#closing.signal.aborted) return;
-    this.#closing.abort(fail(Code.Unavailable, "The sidecar is shutting down."));
+    const reason = fail(Code.Unavailable, "The sidecar is shutting down.");
+    this.#closing.abort(reason);
     this.#timers.close();
     for (const wake of this.#waiting.splice(0)) wake();
+    for (const watchers of [...this.#watchers.values()]) for (const watcher of [...watchers]) watcher(reason);
   }
 
   // --- client operations --------------------------------------------------------------------------------------------
@@ -448,13 +480,18 @@ export class Backend {
     };
     this.#streams.set(stream.id, stream);
     this.#logger.info("worker connected", { stream: stream.id, statefulHistory: stream.stateful });
+    // One abort listener for the stream's life, waking whatever wait it is in.
+    const waiter: Waiter = { wake: undefined };
+    const onAbort = () => waiter.wake?.();
+    signal.addEventListener("abort", onAbort, { once: true });
     try {
       for (;;) {
-        const item = await this.#next(stream, signal);
+        const item = await this.#next(stream, signal, waiter);
         if (item === undefined) return;
         yield item;
       }
     } finally {
+      signal.removeEventListener("abort", onAbort);
       this.#streams.delete(stream.id);
       this.#release(stream.id);
       this.#logger.info("worker disconnected", { stream: stream.id });
@@ -540,19 +577,19 @@ export class Backend {
 
   // --- dispatch -------------------------------------------------------------------------------------------------
 
-  async #next(stream: StreamState, signal: AbortSignal): Promise<WorkItem | undefined> {
+  async #next(stream: StreamState, signal: AbortSignal, waiter: Waiter): Promise<WorkItem | undefined> {
     for (;;) {
       if (signal.aborted || this.#closing.signal.aborted) return undefined;
       const item = this.#take(stream);
       if (item !== undefined) return item;
       await new Promise<void>((resolve) => {
         const wake = () => {
-          signal.removeEventListener("abort", wake);
+          waiter.wake = undefined;
           const index = this.#waiting.indexOf(wake);
           if (index >= 0) this.#waiting.splice(index, 1);
           resolve();
         };
-        signal.addEventListener("abort", wake, { once: true });
+        waiter.wake = wake;
         this.#waiting.push(wake);
       });
     }
@@ -622,7 +659,7 @@ export class Backend {
       record.executionId;
     const request = create(WorkflowRequestSchema, { instanceId: id, executionId, pastEvents: history, newEvents });
     if (Number.isFinite(this.#maxWorkItemBytes)) {
-      const size = toBinary(WorkflowRequestSchema, request).length;
+      const size = workflowRequestSize(request);
       if (size > this.#maxWorkItemBytes) {
         this.#stallForSize(record, history, size, now);
         return undefined;
@@ -1014,28 +1051,29 @@ export class Backend {
     }
   }
 
+  /** Resolves at the instance's next change; rejects when `signal` aborts or the sidecar closes (close() calls). */
   #changed(id: string, signal: AbortSignal | undefined): Promise<void> {
-    const signals = signal === undefined ? [this.#closing.signal] : [signal, this.#closing.signal];
     return new Promise((resolve, reject) => {
-      const aborted = signals.find((s) => s.aborted);
-      if (aborted !== undefined) return reject(aborted.reason);
-      const watchers = this.#watchers.get(id) ?? new Set<() => void>();
+      if (this.#closing.signal.aborted) return reject(this.#closing.signal.reason);
+      if (signal?.aborted === true) return reject(signal.reason);
+      const watchers = this.#watchers.get(id) ?? new Set<Watcher>();
       this.#watchers.set(id, watchers);
       const done = () => {
         watchers.delete(onChange);
         if (watchers.size === 0) this.#watchers.delete(id);
-        for (const s of signals) s.removeEventListener("abort", onAbort);
+        signal?.removeEventListener("abort", onAbort);
       };
-      const onChange = () => {
+      const onChange: Watcher = (closing) => {
         done();
-        resolve();
+        if (closing === undefined) resolve();
+        else reject(closing);
       };
       const onAbort = () => {
         done();
-        reject(signals.find((s) => s.aborted)?.reason);
+        reject(signal?.reason);
       };
       watchers.add(onChange);
-      for (const s of signals) s.addEventListener("abort", onAbort, { once: true });
+      signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
 
@@ -1072,6 +1110,11 @@ export function toWorkflowState(record: InstanceRecord, withPayloads: boolean): 
         }
       : {}),
   });
+}
+
+/** The error a call gets when the changes it made (or read) could not be made durable. */
+export function storeFailure(error: unknown): ConnectError {
+  return new ConnectError(`The change could not be stored: ${String(error)}`, Code.Internal);
 }
 
 /** ConnectError or a plain Error, for logs. */

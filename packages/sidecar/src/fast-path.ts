@@ -1,65 +1,101 @@
-// The three hot RPCs (CompleteActivityTask, CompleteOrchestratorTask/CompleteWorkflowTask and the GetWorkItems
-// stream) served straight on node:http2, without connect's server stack. connect-es's gRPC handler costs most of the
-// sidecar's CPU per call (an async-iterable pipeline, an AbortController and a DOMException per call, the compat
-// request/response objects); these paths parse the 5-byte gRPC frames themselves and call the same Backend methods.
-// Everything else — and any hot call this path does not understand (another content type, compression) — still goes
-// to connectNodeAdapter, so the wire behaviour (token check, size limit, status codes and messages) stays the same.
+// The sidecar's gRPC calls served straight on node:http2, without connect's server stack: every unary RPC of
+// TaskHubSidecarService (the task completions, and the client's StartInstance, GetInstance, long polls …) and the
+// GetWorkItems stream. connect-es's gRPC handler costs most of the sidecar's CPU per call (an async-iterable
+// pipeline, an AbortController and a DOMException per call, the compat request/response objects); this path parses
+// the 5-byte gRPC frames itself and calls the same handlers (`UnaryHandlers`, shared with connect's routes).
+// Anything it does not understand (another content type or protocol, compression) still goes to
+// connectNodeAdapter, so the wire behaviour (token check, size limit, status codes and messages) stays the same.
 import { timingSafeEqual } from "node:crypto";
 import type * as http2 from "node:http2";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMethodUnary,
+  fromBinary,
+  isMessage,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "@dt/core";
-import {
-  type ActivityResponse,
-  ActivityResponseSchema,
-  GetWorkItemsRequestSchema,
-  TaskHubSidecarService,
-  type WorkflowResponse,
-  WorkflowResponseSchema,
-  WorkItemSchema,
-} from "@dt/proto";
-import { type Backend, describeError } from "./backend.js";
+import { GetWorkItemsRequestSchema, TaskHubSidecarService } from "@dt/proto";
+import { type Backend, describeError, storeFailure } from "./backend.js";
+import { encodeWorkItem } from "./encoding.js";
+
+type Methods = typeof TaskHubSidecarService.method;
+type UnaryName = { [K in keyof Methods]: Methods[K] extends DescMethodUnary ? K : never }[keyof Methods];
+
+/**
+ * The unary RPCs, by method: the request and, for calls that may wait (long polls, StartInstance), a signal that
+ * aborts when the caller goes away, the deadline passes or the sidecar shuts down. Both servers call these.
+ */
+export type UnaryHandlers = {
+  readonly [K in UnaryName]?: (
+    req: MessageShape<Methods[K]["input"]>,
+    signal: AbortSignal | undefined,
+  ) => ResponseOf<K> | Promise<ResponseOf<K>>;
+};
+/** A response message, or an init object with the fields to set (as connect's handlers return). */
+type ResponseOf<K extends UnaryName> = MessageInitShape<Methods[K]["output"]>;
+
+/** Calls that can wait, and so get a signal (the others finish before they return). */
+const WAITING: ReadonlySet<string> = new Set<UnaryName>([
+  "startInstance",
+  "waitForInstanceStart",
+  "waitForInstanceCompletion",
+  "terminateInstance",
+  "suspendInstance",
+  "resumeInstance",
+  "rerunWorkflowFromEvent",
+]);
 
 export interface FastPathOptions {
   readonly backend: Backend;
+  readonly handlers: UnaryHandlers;
   readonly maxMessageBytes: number;
   readonly apiToken?: string | undefined;
-  /** Aborted when the sidecar closes: open work-item streams end with its reason (UNAVAILABLE). */
+  /** Aborted when the sidecar closes: open work-item streams and waiting calls end with its reason (UNAVAILABLE). */
   readonly shutdown: AbortSignal;
   readonly logger: Logger;
 }
 
-/** Returns a 'stream' listener that serves a hot call and says true, or says false to leave it to connect. */
+interface Route {
+  readonly method: DescMethodUnary;
+  readonly handle: (req: unknown, signal: AbortSignal | undefined) => unknown;
+  readonly waits: boolean;
+  /** The response has no fields: its frame is always 5 zero bytes. */
+  readonly empty: boolean;
+}
+
+/** Returns a 'stream' listener that serves a call and says true, or says false to leave it to connect. */
 export function createFastPath(
   options: FastPathOptions,
 ): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
   const { backend, maxMessageBytes, shutdown, logger } = options;
   const expected = options.apiToken === undefined ? undefined : Buffer.from(options.apiToken, "utf8");
   const prefix = `/${TaskHubSidecarService.typeName}/`;
-  const m = TaskHubSidecarService.method;
-  const activity = prefix + m.completeActivityTask.name;
-  const orchestrator = prefix + m.completeOrchestratorTask.name;
-  const workflow = prefix + m.completeWorkflowTask.name;
-  const workItems = prefix + m.getWorkItems.name;
-
-  const completeActivity = (bytes: Uint8Array) => {
-    let req: ActivityResponse;
-    try {
-      req = fromBinary(ActivityResponseSchema, bytes);
-    } catch (error) {
-      throw parseError(error);
-    }
-    backend.completeActivityTask(req);
-  };
-  const completeWorkflow = (bytes: Uint8Array) => {
-    let req: WorkflowResponse;
-    try {
-      req = fromBinary(WorkflowResponseSchema, bytes);
-    } catch (error) {
-      throw parseError(error);
-    }
-    backend.completeWorkflowTask(req);
-  };
+  const workItems = prefix + TaskHubSidecarService.method.getWorkItems.name;
+  /** Signals of the calls that may be waiting: one shutdown listener aborts them all. */
+  const waiting = new Set<AbortController>();
+  shutdown.addEventListener(
+    "abort",
+    () => {
+      for (const controller of waiting) controller.abort(shutdown.reason);
+      waiting.clear();
+    },
+    { once: true },
+  );
+  const routes = new Map<string, Route>();
+  for (const method of TaskHubSidecarService.methods) {
+    const handle = options.handlers[method.localName as UnaryName] as Route["handle"] | undefined;
+    if (method.methodKind !== "unary" || handle === undefined) continue;
+    routes.set(prefix + method.name, {
+      method: method as DescMethodUnary,
+      handle,
+      waits: WAITING.has(method.localName),
+      empty: method.output.fields.length === 0,
+    });
+  }
 
   /** The same check as connect's request gate: before the body is read. */
   function authorized(headers: http2.IncomingHttpHeaders): boolean {
@@ -124,23 +160,114 @@ export function createFastPath(
     });
   }
 
-  function unary(stream: http2.ServerHttp2Stream, method: string, handle: (bytes: Uint8Array) => void): void {
-    readRequest(stream, method, (bytes) => {
+  /** Sends a response message: one DATA frame, then OK trailers. */
+  function succeed(stream: http2.ServerHttp2Stream, route: Route, res: unknown): void {
+    if (stream.destroyed || stream.closed) return;
+    let frame: Buffer = EMPTY_MESSAGE_FRAME;
+    if (!route.empty) {
       try {
-        handle(bytes);
+        const output = route.method.output;
+        const message = isMessage(res, output) ? res : create(output, res as MessageInitShape<typeof output>);
+        frame = envelope(toBinary(output, message));
       } catch (error) {
-        fail(stream, method, error);
+        fail(stream, route.method.name, error); // INTERNAL, as connect answers a response it cannot serialize
         return;
       }
-      if (stream.destroyed || stream.closed) return;
-      stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-      stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS));
-      stream.end(EMPTY_MESSAGE_FRAME); // CompleteTaskResponse has no fields: its frame is 5 zero bytes
+    }
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS));
+    stream.end(frame);
+  }
+
+  /** Answers once what the call changed (or read) is durable: group commit, see sqlite-store.ts. */
+  function answer(stream: http2.ServerHttp2Stream, route: Route, failed: boolean, result: unknown): void {
+    const durable = backend.whenDurable();
+    if (durable === undefined) {
+      if (failed) fail(stream, route.method.name, result);
+      else succeed(stream, route, result);
+    } else if (failed) {
+      const send = () => fail(stream, route.method.name, result);
+      durable.then(send, send);
+    } else {
+      durable.then(
+        () => succeed(stream, route, result),
+        (error: unknown) => fail(stream, route.method.name, storeFailure(error)),
+      );
+    }
+  }
+
+  function unary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, route: Route): void {
+    const name = route.method.name;
+    readRequest(stream, name, (bytes) => {
+      let req: unknown;
+      try {
+        req = fromBinary(route.method.input, bytes);
+      } catch (error) {
+        fail(stream, name, parseError(error));
+        return;
+      }
+      const call = route.waits ? callSignal(stream, headers) : undefined;
+      let result: unknown;
+      try {
+        result = route.handle(req, call?.signal);
+      } catch (error) {
+        call?.done();
+        answer(stream, route, true, error);
+        return;
+      }
+      if (!(result instanceof Promise)) {
+        call?.done();
+        answer(stream, route, false, result);
+        return;
+      }
+      result.then(
+        (res: unknown) => {
+          call?.done();
+          answer(stream, route, false, res);
+        },
+        (error: unknown) => {
+          call?.done();
+          answer(stream, route, true, error);
+        },
+      );
     });
   }
 
+  /**
+   * What connect's handler context gave a waiting call: a signal that aborts when the client goes away (or resets
+   * the stream), at the grpc-timeout deadline (DEADLINE_EXCEEDED), or when the sidecar shuts down (its reason).
+   */
+  function callSignal(
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+  ): { readonly signal: AbortSignal; done(): void } {
+    const controller = new AbortController();
+    const onClose = () => controller.abort(CALL_CANCELLED);
+    stream.once("close", onClose);
+    stream.once("aborted", onClose);
+    if (shutdown.aborted) controller.abort(shutdown.reason);
+    else waiting.add(controller);
+    const timeoutMs = parseTimeout(headers["grpc-timeout"]);
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
+            timeoutMs,
+          );
+    return {
+      signal: controller.signal,
+      done() {
+        clearTimeout(timer);
+        stream.off("close", onClose);
+        stream.off("aborted", onClose);
+        waiting.delete(controller);
+      },
+    };
+  }
+
   function serveWorkItems(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const method = m.getWorkItems.name;
+    const method = TaskHubSidecarService.method.getWorkItems.name;
     readRequest(stream, method, (bytes) => {
       let capabilities: ReturnType<typeof fromBinary<typeof GetWorkItemsRequestSchema>>["capabilities"];
       try {
@@ -159,7 +286,7 @@ export function createFastPath(
     headers: http2.IncomingHttpHeaders,
     capabilities: Parameters<Backend["workItems"]>[0],
   ): Promise<void> {
-    const method = m.getWorkItems.name;
+    const method = TaskHubSidecarService.method.getWorkItems.name;
     // The client going away (or the sidecar closing, or the deadline) aborts the backend's stream, exactly as
     // connect's handler context did: the backend gives this stream's unanswered work back.
     const abort = new AbortController();
@@ -193,12 +320,7 @@ export function createFastPath(
         const next = await items.next();
         if (next.done === true) break;
         if (stream.destroyed || stream.closed) break; // the item goes back with the stream's other work
-        const body = toBinary(WorkItemSchema, next.value);
-        const frame = Buffer.allocUnsafe(5 + body.length);
-        frame[0] = 0;
-        frame.writeUInt32BE(body.length, 1);
-        frame.set(body, 5);
-        if (!stream.write(frame)) {
+        if (!stream.write(envelope(encodeWorkItem(next.value)))) {
           // Backpressure: the next item is taken only once the worker reads (or the stream goes).
           await new Promise<void>((resolve) => {
             const done = () => {
@@ -236,21 +358,20 @@ export function createFastPath(
 
   return (stream, headers) => {
     const path = headers[":path"];
-    let handle: ((bytes: Uint8Array) => void) | undefined;
-    if (path === activity) handle = completeActivity;
-    else if (path === orchestrator || path === workflow) handle = completeWorkflow;
-    else if (path !== workItems) return false;
+    if (path === undefined) return false;
+    const route = routes.get(path);
+    if (route === undefined && path !== workItems) return false;
     if (headers[":method"] !== "POST" || !isGrpcProto(headers["content-type"])) return false;
     const encoding = headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false; // connect decompresses
     stream.on("error", () => {}); // a reset by the client; 'close' does the rest
-    const method = path.slice(prefix.length);
     if (!authorized(headers)) {
+      const method = path.slice(prefix.length);
       fail(stream, method, new ConnectError("missing or invalid dapr-api-token metadata", Code.Unauthenticated));
       return true;
     }
-    if (handle === undefined) serveWorkItems(stream, headers);
-    else unary(stream, method, handle);
+    if (route === undefined) serveWorkItems(stream, headers);
+    else unary(stream, headers, route);
     return true;
   };
 }
@@ -258,6 +379,17 @@ export function createFastPath(
 const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc+proto" };
 const OK_TRAILERS: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
 const EMPTY_MESSAGE_FRAME = Buffer.alloc(5);
+/** The abort reason of a call whose client went away (nobody reads the answer). */
+const CALL_CANCELLED = new ConnectError("the client cancelled the call", Code.Canceled);
+
+/** A gRPC message frame: flags (0: not compressed), the length, the message. */
+function envelope(body: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(5 + body.length);
+  frame[0] = 0;
+  frame.writeUInt32BE(body.length, 1);
+  frame.set(body, 5);
+  return frame;
+}
 
 function isGrpcProto(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;

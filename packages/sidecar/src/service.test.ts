@@ -1,14 +1,17 @@
 // The gRPC service end to end: our worker and client (grpc over node:http2) against startSidecar().
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { TaskHubGrpcClient } from "@dt/client";
 import { defineActivity, defineWorkflow } from "@dt/core";
+import { TaskHubSidecarService } from "@dt/proto";
 import { createSidecarClient, createSidecarTransport, type SidecarConnectionOptions } from "@dt/proto/transport";
 import { TaskHubGrpcWorker } from "@dt/worker";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "./memory-store.js";
 import { type SidecarOptions, startSidecar } from "./service.js";
+import type { Store, StoreWriter } from "./store.js";
 
 const tlsFile = (name: string) =>
   readFileSync(fileURLToPath(new URL(`./testing/tls/${name}`, import.meta.url)), "utf8");
@@ -179,6 +182,31 @@ describe("startSidecar", () => {
     expect(await idle).toBe(Code.Unavailable); // connect's handler ended it with OK
   });
 
+  it("answers a long poll past its grpc-timeout with DEADLINE_EXCEEDED, and the next call as usual", async () => {
+    const s = await sidecar({ waitForStart: false });
+    const c = raw({ address: s.address });
+    await c.startInstance({ instanceId: "never-done", name: "greetAll", input: '["x"]' });
+    const error = await c.waitForInstanceCompletion({ instanceId: "never-done" }, { timeoutMs: 300 }).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(error?.code).toBe(Code.DeadlineExceeded);
+    expect((await c.getInstance({ instanceId: "never-done" })).workflowState?.instanceId).toBe("never-done");
+  });
+
+  it("serves the Connect protocol (JSON too) through connect's adapter, over the same handlers", async () => {
+    const s = await sidecar({ waitForStart: false });
+    for (const useBinaryFormat of [true, false]) {
+      const transport = createConnectTransport({ baseUrl: `http://${s.address}`, httpVersion: "2", useBinaryFormat });
+      const c = createClient(TaskHubSidecarService, transport);
+      const id = `connect-${String(useBinaryFormat)}`;
+      expect((await c.startInstance({ instanceId: id, name: "greetAll", input: '["x"]' })).instanceId).toBe(id);
+      expect((await c.getInstance({ instanceId: id })).exists).toBe(true);
+      expect(await codeOf(c.raiseEvent({ instanceId: "missing", name: "e" }))).toBe(Code.NotFound);
+      expect(await codeOf(c.completeActivityTask({ instanceId: id, taskId: 9 }))).toBe(Code.NotFound);
+    }
+  });
+
   it("serves TLS, and mutual TLS when given a CA", async () => {
     const cert = tlsFile("cert.pem");
     const key = tlsFile("key.pem");
@@ -219,5 +247,135 @@ describe("startSidecar", () => {
     await worker(second.address).start();
     const state = await client(second.address).waitForOrchestrationCompletion("survivor", { timeout: 10 });
     expect(state.output).toEqual(["Hello again!"]);
+  });
+});
+
+/** A MemoryStore whose durability a test holds back and releases (as SqliteStore's group commit does). */
+class GatedStore implements Store {
+  readonly inner = new MemoryStore();
+  #gate: { promise: Promise<void>; open: () => void } | undefined;
+
+  hold(): void {
+    let open!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    this.#gate = { promise, open };
+  }
+
+  release(): void {
+    const gate = this.#gate;
+    this.#gate = undefined;
+    gate?.open();
+  }
+
+  whenDurable(): Promise<void> | undefined {
+    return this.#gate?.promise;
+  }
+
+  transaction<T>(fn: (tx: StoreWriter) => T): T {
+    return this.inner.transaction(fn);
+  }
+  getInstance: Store["getInstance"] = (id) => this.inner.getInstance(id);
+  getHistory: Store["getHistory"] = (id) => this.inner.getHistory(id);
+  getInbox: Store["getInbox"] = (id) => this.inner.getInbox(id);
+  getActivity: Store["getActivity"] = (id, taskId) => this.inner.getActivity(id, taskId);
+  listActivities: Store["listActivities"] = (id) => this.inner.listActivities(id);
+  listInstances: Store["listInstances"] = (query) => this.inner.listInstances(query);
+  scanInbox: Store["scanInbox"] = () => this.inner.scanInbox();
+  close: Store["close"] = () => this.inner.close();
+}
+
+describe("durability of answers", () => {
+  /** Tracks whether a call has been answered yet. */
+  function track<T>(promise: Promise<T>) {
+    const call = { answered: false, result: promise };
+    promise.then(
+      () => {
+        call.answered = true;
+      },
+      () => {
+        call.answered = true;
+      },
+    );
+    return call;
+  }
+  const turn = async (ms = 100) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it("answers no call before the store says its changes are durable; work items are not held back", async () => {
+    const store = new GatedStore();
+    const s = await sidecar({ store, waitForStart: false });
+    const c = raw({ address: s.address });
+    const items = c.getWorkItems({})[Symbol.asyncIterator]();
+    await c.hello({}); // the connection is up
+
+    // StartInstance (connect path): stored at once, answered only once durable.
+    store.hold();
+    const started = track(c.startInstance({ instanceId: "gated", name: "greetAll", input: '["x"]' }));
+    await turn();
+    expect(store.inner.getInstance("gated")).toBeDefined();
+    expect(started.answered).toBe(false);
+    // The first turn reaches the worker meanwhile (see sqlite-store.ts for why that is safe).
+    const first = await items.next();
+    expect(first.value?.request.case).toBe("workflowRequest");
+    // Reads and errors wait too: they may rest on what is not durable yet.
+    const read = track(c.getInstance({ instanceId: "gated" }));
+    const refused = track(c.startInstance({ instanceId: "gated", name: "greetAll" }));
+    await turn();
+    expect([started.answered, read.answered, refused.answered]).toEqual([false, false, false]);
+    store.release();
+    await expect(started.result).resolves.toMatchObject({ instanceId: "gated" });
+    expect((await read.result).exists).toBe(true);
+    expect(await codeOf(refused.result)).toBe(Code.AlreadyExists);
+
+    // CompleteOrchestratorTask (fast path): the activity it schedules is dispatched, the answer waits.
+    store.hold();
+    const orchestrated = track(
+      c.completeOrchestratorTask({
+        instanceId: "gated",
+        completionToken: first.value?.completionToken ?? "",
+        actions: [{ id: 0, workflowActionType: { case: "scheduleTask", value: { name: "greet", input: '"x"' } } }],
+      }),
+    );
+    const activity = await items.next();
+    expect(activity.value?.request.case).toBe("activityRequest");
+    await turn();
+    expect(orchestrated.answered).toBe(false);
+    store.release();
+    await orchestrated.result;
+
+    // CompleteActivityTask (fast path), and an error answer of the fast path.
+    store.hold();
+    const completed = track(
+      c.completeActivityTask({
+        instanceId: "gated",
+        taskId: 0,
+        result: '"Hello x!"',
+        completionToken: activity.value?.completionToken ?? "",
+      }),
+    );
+    const unknown = track(c.completeWorkflowTask({ instanceId: "nobody" }));
+    const next = await items.next();
+    expect(next.value?.request.case).toBe("workflowRequest");
+    await turn();
+    expect([completed.answered, unknown.answered]).toEqual([false, false]);
+    store.release();
+    await completed.result;
+    expect(await codeOf(unknown.result)).toBe(Code.NotFound);
+    await items.return?.();
+
+    // The Connect protocol goes through connect's adapter: the same rule.
+    const connect = createClient(
+      TaskHubSidecarService,
+      createConnectTransport({ baseUrl: `http://${s.address}`, httpVersion: "2" }),
+    );
+    store.hold();
+    const viaConnect = track(connect.raiseEvent({ instanceId: "gated", name: "e" }));
+    const failing = track(connect.raiseEvent({ instanceId: "nobody", name: "e" }));
+    await turn();
+    expect([viaConnect.answered, failing.answered]).toEqual([false, false]);
+    store.release();
+    await viaConnect.result;
+    expect(await codeOf(failing.result)).toBe(Code.NotFound);
   });
 });

@@ -1,15 +1,16 @@
-// TaskHubSidecarService over gRPC: connect's node adapter on node:http2 (plaintext h2c or TLS), so grpc-js, grpcio,
-// Go and connect clients all speak to it. Every RPC of the dapr proto is served; the work is done by the Backend. The
-// three hot RPCs (task completions and the work-item stream) bypass connect: see fast-path.ts.
+// TaskHubSidecarService over gRPC on node:http2 (plaintext h2c or TLS), so grpc-js, grpcio, Go and connect clients
+// all speak to it. Every RPC of the dapr proto is served; the work is done by the Backend. gRPC calls (binary,
+// uncompressed: what every SDK sends) are served by the lean path in fast-path.ts; everything else (gRPC-web, the
+// Connect protocol, compressed or JSON messages) by connect's node adapter, over the same handlers.
 import { timingSafeEqual } from "node:crypto";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type Logger, silentLogger } from "@dt/core";
-import { TaskHubSidecarService } from "@dt/proto";
-import { Backend, describeError } from "./backend.js";
-import { createFastPath } from "./fast-path.js";
+import { type GetWorkItemsRequest, TaskHubSidecarService } from "@dt/proto";
+import { Backend, describeError, storeFailure } from "./backend.js";
+import { createFastPath, type UnaryHandlers } from "./fast-path.js";
 import { MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
 
@@ -72,19 +73,27 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
     maxWorkItemBytes: Math.floor(maxMessageBytes * 0.95),
   });
   const shutdown = new AbortController();
+  const handlers = unaryHandlers(backend);
   const handler = connectNodeAdapter({
-    routes: routes(backend),
+    routes: routes(backend, handlers),
     readMaxBytes: maxMessageBytes,
     shutdownSignal: shutdown.signal,
     ...(options.apiToken === undefined ? {} : { requestGate: tokenGate(options.apiToken) }),
     interceptors: [
       (next) => async (req) => {
+        let res: Awaited<ReturnType<typeof next>>;
         try {
-          return await next(req);
+          res = await next(req);
         } catch (error) {
           logger.debug("call failed", { method: req.method.name, error: describeError(error) });
+          // An error can rest on what the call read, too (ALREADY_EXISTS, NOT_FOUND): answered once that is durable.
+          await backend.whenDurable()?.catch(() => {});
           throw error;
         }
+        // Nothing is acknowledged before it is durable (group commit, see sqlite-store.ts). A streamed response
+        // (GetWorkItems) hands out work, which needs no wait.
+        if (!res.stream) await durable(backend);
+        return res;
       },
     ],
   });
@@ -106,6 +115,7 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
   // listener; it is taken off and only called for the streams the fast path leaves alone.
   const fastPath = createFastPath({
     backend,
+    handlers,
     maxMessageBytes,
     apiToken: options.apiToken,
     shutdown: shutdown.signal,
@@ -176,6 +186,15 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
   };
 }
 
+/** Waits until the backend's changes are durable; a failed commit fails the call (INTERNAL). */
+async function durable(backend: Backend): Promise<void> {
+  try {
+    await backend.whenDurable();
+  } catch (error) {
+    throw storeFailure(error);
+  }
+}
+
 const pem = (value: string | Uint8Array) => (typeof value === "string" ? value : Buffer.from(value));
 
 /** The API token check, before the request body is read (daprd's `dapr-api-token`). */
@@ -189,46 +208,55 @@ function tokenGate(token: string): (ctx: HandlerContext) => void {
   };
 }
 
-function routes(backend: Backend): (router: ConnectRouter) => void {
-  return (router) =>
-    router.service(TaskHubSidecarService, {
-      hello: () => ({}),
-      startInstance: (req, ctx) => backend.startInstance(req, ctx.signal),
-      getInstance: (req) => backend.getInstance(req),
-      waitForInstanceStart: (req, ctx) => backend.waitForInstanceStart(req, ctx.signal),
-      waitForInstanceCompletion: (req, ctx) => backend.waitForInstanceCompletion(req, ctx.signal),
-      raiseEvent: (req) => {
-        backend.raiseEvent(req);
-        return {};
-      },
-      terminateInstance: async (req, ctx) => {
-        await backend.terminateInstance(req, ctx.signal);
-        return {};
-      },
-      suspendInstance: async (req, ctx) => {
-        await backend.suspendInstance(req, ctx.signal);
-        return {};
-      },
-      resumeInstance: async (req, ctx) => {
-        await backend.resumeInstance(req, ctx.signal);
-        return {};
-      },
-      purgeInstances: (req) => backend.purgeInstances(req),
-      getWorkItems: (req, ctx) => backend.workItems(req.capabilities, ctx.signal),
-      completeActivityTask: (req) => {
-        backend.completeActivityTask(req);
-        return {};
-      },
-      completeWorkflowTask: (req) => {
-        backend.completeWorkflowTask(req);
-        return {};
-      },
-      completeOrchestratorTask: (req) => {
-        backend.completeWorkflowTask(req);
-        return {};
-      },
-      rerunWorkflowFromEvent: (req, ctx) => backend.rerunWorkflowFromEvent(req, ctx.signal),
-      listInstanceIDs: (req) => backend.listInstanceIDs(req),
-      getInstanceHistory: (req) => backend.getInstanceHistory(req),
-    });
+/** Every unary RPC, once: the fast path serves them, and connect's routes wrap the same functions. */
+function unaryHandlers(backend: Backend): UnaryHandlers {
+  return {
+    hello: () => ({}),
+    startInstance: (req, signal) => backend.startInstance(req, signal),
+    getInstance: (req) => backend.getInstance(req),
+    waitForInstanceStart: (req, signal) => backend.waitForInstanceStart(req, signal),
+    waitForInstanceCompletion: (req, signal) => backend.waitForInstanceCompletion(req, signal),
+    raiseEvent: (req) => {
+      backend.raiseEvent(req);
+      return {};
+    },
+    terminateInstance: async (req, signal) => {
+      await backend.terminateInstance(req, signal);
+      return {};
+    },
+    suspendInstance: async (req, signal) => {
+      await backend.suspendInstance(req, signal);
+      return {};
+    },
+    resumeInstance: async (req, signal) => {
+      await backend.resumeInstance(req, signal);
+      return {};
+    },
+    purgeInstances: (req) => backend.purgeInstances(req),
+    completeActivityTask: (req) => {
+      backend.completeActivityTask(req);
+      return {};
+    },
+    completeWorkflowTask: (req) => {
+      backend.completeWorkflowTask(req);
+      return {};
+    },
+    completeOrchestratorTask: (req) => {
+      backend.completeWorkflowTask(req);
+      return {};
+    },
+    rerunWorkflowFromEvent: (req, signal) => backend.rerunWorkflowFromEvent(req, signal),
+    listInstanceIDs: (req) => backend.listInstanceIDs(req),
+    getInstanceHistory: (req) => backend.getInstanceHistory(req),
+  };
+}
+
+function routes(backend: Backend, handlers: UnaryHandlers): (router: ConnectRouter) => void {
+  const impl: Record<string, unknown> = {
+    getWorkItems: (req: GetWorkItemsRequest, ctx: HandlerContext) => backend.workItems(req.capabilities, ctx.signal),
+  };
+  for (const [name, handle] of Object.entries(handlers) as [string, (req: unknown, signal: AbortSignal) => unknown][]) {
+    impl[name] = (req: unknown, ctx: HandlerContext) => handle(req, ctx.signal);
+  }
+  return (router) => router.service(TaskHubSidecarService, impl as Partial<ServiceImpl<typeof TaskHubSidecarService>>);
 }

@@ -3,7 +3,9 @@
 // inbox entries that become visible later), and scheduled activities. Reads are plain calls; every change goes
 // through `transaction`, so a workflow turn (history, inbox, activities, messages to other instances) commits as
 // one unit or not at all. The interface is synchronous: an in-memory map and SQLite's DatabaseSync both are, and a
-// synchronous commit cannot interleave with another request's.
+// synchronous transaction cannot interleave with another request's. A store may make transactions durable later
+// than they return (SqliteStore commits them in groups, once per event-loop turn): `whenDurable` says when, and the
+// sidecar answers a call only after it settles.
 import type { HistoryEvent, OrchestrationStatus, TaskFailureDetails } from "@dt/proto";
 
 /** An instance's metadata as GetInstance reports it. Times are epoch milliseconds. */
@@ -84,7 +86,14 @@ export interface StoreWriter extends StoreReader {
 export interface Store extends StoreReader {
   /** Runs `fn` atomically: all of its writes are kept, or (when it throws) none. Not reentrant. */
   transaction<T>(fn: (tx: StoreWriter) => T): T;
+  /**
+   * Resolves once every transaction that has returned so far is durable; undefined (or no method at all) when they
+   * already are, as with MemoryStore. Rejects when they cannot be made durable. Transactions that return before it
+   * settles are visible to reads at once, but a crash may still lose them (all of them, never a part of one).
+   */
+  whenDurable?(): Promise<void> | undefined;
   /** Every inbox entry's instance and visibility, for rebuilding the work queue and timers on start. */
   scanInbox(): { instanceId: string; visibleAt: number }[];
+  /** Makes pending transactions durable, then releases the store. */
   close(): void;
 }
