@@ -80,8 +80,13 @@ function adapt(
   return Object.assign(run, { [ADAPTED]: true });
 }
 
-/** What each workflow's sandbox scopes were bound to, for the later turns of an execution kept live. */
-const hosts = new WeakMap<WorkflowContext, SandboxHost>();
+/**
+ * What a workflow's sandbox scopes are bound to, kept on its context for the later turns of an execution kept live.
+ * A property rather than a WeakMap: an entry per workflow start made every young context an ephemeron, which the
+ * garbage collector promotes (best_effort turns cost ~2× until this was a plain property).
+ */
+const HOST = Symbol("sandboxHost");
+type WithHost = WorkflowContext & { [HOST]?: SandboxHost };
 
 /** Lets an open sandbox scope (best_effort, strict) use the workflow's deterministic time, randomness and timers. */
 export function bindSandbox(base: WorkflowContext, random: () => number): void {
@@ -93,13 +98,13 @@ export function bindSandbox(base: WorkflowContext, random: () => number): void {
     random,
     timer: (ms) => base.createTimer(ms / 1000),
   };
-  hosts.set(base, host);
+  (base as WithHost)[HOST] = host;
   scope.bind(host);
 }
 
 /** Binds the open sandbox scope to what a live execution's earlier turns used (its random stream goes on). */
 export function rebindSandbox(base: WorkflowContext): void {
-  const host = hosts.get(base);
+  const host = (base as WithHost)[HOST];
   if (host !== undefined) activeSandbox()?.bind(host);
 }
 
