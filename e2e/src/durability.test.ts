@@ -136,11 +136,12 @@ function suite(): void {
       await worker.start();
       await worker.waitForReady({ timeoutMs: 60_000 });
 
-      // Kill moments: points in the whole run (distinct steps done, scheduling included) plus a few ms of jitter.
+      // Kill moments, plus a few ms of jitter: the first while instances are being scheduled (StartInstance answers
+      // only once the instance is durable, and a retry must not start an instance twice), the second while they run.
       const total = INSTANCES * STEPS;
-      const first = Math.floor(total * (0.05 + 0.4 * random()));
-      const second = Math.min(first + Math.floor(total * (0.1 + 0.3 * random())), total - STEPS * 10);
-      log(`kills planned at ${first} and ${second} of ${total} steps`);
+      const firstScheduled = Math.floor(INSTANCES * (0.1 + 0.5 * random()));
+      const second = Math.floor(total * (0.1 + 0.6 * random()));
+      log(`kills planned at ${firstScheduled} of ${INSTANCES} scheduled and at ${second} of ${total} steps`);
 
       // All instances start together (a scheduled start: StartInstance returns at once), so the crashes find up to
       // 1,000 workflows in flight at the same time.
@@ -186,13 +187,14 @@ function suite(): void {
         schedulingFailed = true;
       });
 
-      for (const [k, threshold] of [first, second].entries()) {
-        const jitterMs = Math.floor(random() * 200);
-        await until(
-          () => schedulingFailed || stepsDone() >= threshold,
-          `${threshold} steps before kill ${k + 1}`,
-          240_000,
-        );
+      const kills = [
+        { what: `${firstScheduled} scheduled`, reached: () => scheduled >= firstScheduled },
+        { what: `${second} steps`, reached: () => stepsDone() >= second },
+      ];
+      for (const [k, kill] of kills.entries()) {
+        // Scheduling takes well under a second: no jitter there, or the kill would miss it.
+        const jitterMs = k === 0 ? 0 : Math.floor(random() * 200);
+        await until(() => schedulingFailed || kill.reached(), `${kill.what} before kill ${k + 1}`, 240_000);
         await sleep(jitterMs);
         if (schedulingFailed) break;
         const victim = sidecars.at(-1) as ChildHandle;
