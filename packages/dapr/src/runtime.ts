@@ -83,6 +83,7 @@ export interface WorkflowRuntimeOptions
       | "maxConcurrentActivities"
       | "statefulHistory"
       | "historyCacheSize"
+      | "workflowCacheSize"
       | "shutdownTimeoutMs"
       | "reconnect"
       | "keepaliveIntervalMs"
@@ -128,6 +129,7 @@ export class WorkflowRuntime {
         "maxConcurrentActivities",
         "statefulHistory",
         "historyCacheSize",
+        "workflowCacheSize",
         "shutdownTimeoutMs",
         "reconnect",
         "keepaliveIntervalMs",
