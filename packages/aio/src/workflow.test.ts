@@ -2,15 +2,17 @@
 // suspend / resume / terminate histories run through runWorkflowTurn.
 import {
   defineWorkflow,
+  ExecutionCache,
   ForeignAwaitError,
   InvalidArgumentError,
   type WorkflowContext,
   type WorkflowDefinition,
 } from "@dt/core";
-import { OrchestrationStatus } from "@dt/proto";
+import { type HistoryEvent, OrchestrationStatus } from "@dt/proto";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import type { AsyncWorkflowContext } from "./context.js";
 import { action, at, completion, h, INSTANCE, kinds, registry, run, Session, started } from "./testing/histories.js";
+import { runWorkflowTurn } from "./turn.js";
 import {
   type AsyncWorkflowFunction,
   debugFromEnv,
@@ -364,6 +366,33 @@ describe("foreign awaits", () => {
     const details = failure(await run(reg, later, [h.workflowStarted(at(60)), h.timerFired(2, at(60))]));
     expect(details?.errorType).toBe("ForeignAwaitError");
     expect(details?.errorMessage).toMatch(here(line));
+  });
+
+  it("with the worker's execution cache too: code that ran after its turn is never resumed, the turn replays", async () => {
+    let line = 0;
+    const reg = registry({
+      wf: async (ctx: AsyncWorkflowContext) => {
+        await Promise.race([ctx.callActivity("a"), ctx.sleep(60)]);
+        line = nextLine();
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        return null;
+      },
+    });
+    const cache = new ExecutionCache();
+    const turn = (past: HistoryEvent[], newEvents: HistoryEvent[]) =>
+      runWorkflowTurn({ instanceId: INSTANCE, pastEvents: past, newEvents }, reg, { cache });
+    const first = [...started("wf")];
+    expect(kinds(await turn([], first))).toEqual(["scheduleTask", "createTimer"]);
+    const past = [...first, h.taskScheduled(1, "a"), h.timerCreated(2, at(60))];
+    expect(kinds(await turn(past, [h.taskCompleted(1)]))).toEqual([]);
+    expect(cache.hits).toBe(1);
+    // The undetected foreign await settles between turns, and the code finishes outside any turn.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const later = [...past, h.taskCompleted(1)];
+    const details = failure(await turn(later, [h.workflowStarted(at(60)), h.timerFired(2, at(60))]));
+    expect(details?.errorType).toBe("ForeignAwaitError");
+    expect(details?.errorMessage).toMatch(here(line));
+    expect([cache.hits, cache.misses]).toEqual([1, 2]);
   });
 
   it("after withTimeout returns, a foreign await is still reported", async () => {

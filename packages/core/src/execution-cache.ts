@@ -52,6 +52,7 @@ export class ExecutionCache {
     const n = entry?.processed ?? 0;
     if (
       entry === undefined ||
+      !entry.ctx.canContinue || // code ran after the turn that was kept
       past.length < n ||
       !sameEvent(past[0], entry.first) ||
       !sameEvent(past[n - 1], entry.last)

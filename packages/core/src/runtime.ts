@@ -676,6 +676,7 @@ export class RuntimeContext implements WorkflowContext {
   #settleCode(finish: () => void): void {
     this.#running = false;
     if (!this.#closed) finish();
+    else this.tracker.late = true;
   }
 
   /**
@@ -689,16 +690,28 @@ export class RuntimeContext implements WorkflowContext {
   /** Ends the turn: code that runs later (after a foreign await) can no longer act. */
   close(): void {
     this.#closed = true;
+    this.tracker.closed = true;
   }
 
   /** Opens the next turn of an execution kept live between turns. */
   reopen(): void {
     this.#closed = false;
+    this.tracker.closed = false;
   }
 
-  /** The turn decided nothing final: the execution may take the instance's next turn where it left off. */
+  /**
+   * The turn decided nothing final, and no code has run since it ended: the execution may take the instance's next
+   * turn where it left off. Code that ran between turns (after an undetected foreign await) would make the live
+   * execution differ from what a replay rebuilds, so such an execution is replayed instead.
+   */
   get canContinue(): boolean {
-    return this.#completion === undefined && this.failure === undefined && !this.halted && !this.#terminated;
+    return (
+      this.#completion === undefined &&
+      this.failure === undefined &&
+      !this.halted &&
+      !this.#terminated &&
+      this.tracker.late !== true
+    );
   }
 
   #completeWithValue(value: unknown): void {
@@ -864,6 +877,7 @@ export class RuntimeContext implements WorkflowContext {
 
   #addAction(action: PendingAction): number {
     if (this.#closed) {
+      this.tracker.late = true;
       throw new InvalidStateError(
         "INVALID_STATE",
         `Workflow '${this.workflowName}' (${this.instanceId}) acted after its turn ended: it awaited something that is not a workflow task.`,

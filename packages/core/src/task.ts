@@ -17,6 +17,10 @@ const FAILED = 2;
 export interface AwaitTracker {
   waiting: number;
   woke: boolean;
+  /** Between turns (set by the engine): code awaiting a task now runs outside any turn. */
+  closed?: boolean;
+  /** Code awaited a task between turns: the execution is no longer the one a replay would rebuild. */
+  late?: boolean;
 }
 
 /** The whenAny winner being handed to an await: its `then` reads as absent so the task itself is the result. */
@@ -121,7 +125,10 @@ function taskThen<T, R1 = T, R2 = never>(
       // Promise semantics: callbacks never run inside `then` itself.
       void Promise.resolve().then(settle);
     } else {
-      if (tracker !== undefined) tracker.waiting++;
+      if (tracker !== undefined) {
+        tracker.waiting++;
+        if (tracker.closed === true) tracker.late = true;
+      }
       this[ON_SETTLED](() => {
         if (tracker !== undefined) {
           tracker.waiting--;
