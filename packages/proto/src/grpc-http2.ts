@@ -74,6 +74,20 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
     "user-agent": "dt-js",
     ...options.headers,
   };
+  /**
+   * The headers of a call with no headers or deadline of its own, by path, as a raw list: node:http2 then neither
+   * copies nor re-reads a header object per call.
+   */
+  const plainHeaders = new Map<string, string[]>();
+  const plainHeadersFor = (path: string): string[] => {
+    let list = plainHeaders.get(path);
+    if (list === undefined) {
+      list = [":path", path];
+      for (const [k, v] of Object.entries(fixedHeaders)) if (v !== undefined) list.push(k, String(v));
+      plainHeaders.set(path, list);
+    }
+    return list;
+  };
   let session: http2.ClientHttp2Session | undefined;
   let active = 0;
   let pinger: NodeJS.Timeout | undefined;
@@ -123,9 +137,14 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
       );
     }
     if (signal?.aborted === true) throw new ConnectError("operation was aborted via signal", Code.Canceled);
-    const headers: http2.OutgoingHttpHeaders = { ...fixedHeaders, ":path": path };
-    if (header !== undefined) for (const [k, v] of new Headers(header)) headers[k] = v;
-    if (timeoutMs !== undefined) headers["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
+    let headers: http2.OutgoingHttpHeaders | string[];
+    if (header === undefined && timeoutMs === undefined) headers = plainHeadersFor(path);
+    else {
+      const own: http2.OutgoingHttpHeaders = { ...fixedHeaders, ":path": path };
+      if (header !== undefined) for (const [k, v] of new Headers(header)) own[k] = v;
+      if (timeoutMs !== undefined) own["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
+      headers = own;
+    }
     let stream: http2.ClientHttp2Stream;
     try {
       const s = connect();
@@ -226,7 +245,7 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
     return { done, stream };
   }
 
-  async function unaryOnce<I extends DescMessage, O extends DescMessage>(
+  function unaryOnce<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
@@ -237,36 +256,52 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
     const { done } = call(pathOf(method), request, signal, timeoutMs, header, (bytes) => {
       output = fromBinary(method.output, bytes);
     });
-    await done;
-    if (output === undefined) throw new ConnectError("the response has no message", Code.Unimplemented);
-    return {
-      stream: false,
-      service: method.parent,
-      method,
-      header: NO_HEADERS,
-      message: output,
-      trailer: NO_HEADERS,
-    };
+    return done.then(() => {
+      if (output === undefined) throw new ConnectError("the response has no message", Code.Unimplemented);
+      return {
+        stream: false,
+        service: method.parent,
+        method,
+        header: NO_HEADERS,
+        message: output,
+        trailer: NO_HEADERS,
+      };
+    });
+  }
+
+  /** Calls with retries: each failure with a retryable code is tried again after a jittered backoff. */
+  async function unaryWithRetries<I extends DescMessage, O extends DescMessage>(
+    retry: NonNullable<Http2TransportOptions["retry"]>,
+    method: DescMethodUnary<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeadersInit | undefined,
+    request: Uint8Array,
+  ): Promise<UnaryResponse<I, O>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await unaryOnce(method, signal, timeoutMs, header, request);
+      } catch (error) {
+        const code = ConnectError.from(error).code;
+        if (attempt >= retry.maxAttempts || !retry.retryableCodes.has(code)) throw error;
+        if (signal?.aborted === true) throw error;
+        const backoff = Math.min(retry.maxBackoffMs, retry.initialBackoffMs * retry.backoffMultiplier ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, backoff * (0.8 + Math.random() * 0.4)));
+      }
+    }
   }
 
   return {
-    async unary(method, signal, timeoutMs, header, input) {
-      const request = toBinary(method.input, asMessage(method.input, input));
-      const deadline = timeoutMs ?? options.defaultTimeoutMs;
-      const retry = options.retry;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await unaryOnce(method, signal, deadline, header, request);
-        } catch (error) {
-          const code = ConnectError.from(error).code;
-          if (retry === undefined || attempt >= retry.maxAttempts || !retry.retryableCodes.has(code)) throw error;
-          if (signal?.aborted === true) throw error;
-          const backoff = Math.min(
-            retry.maxBackoffMs,
-            retry.initialBackoffMs * retry.backoffMultiplier ** (attempt - 1),
-          );
-          await new Promise((resolve) => setTimeout(resolve, backoff * (0.8 + Math.random() * 0.4)));
-        }
+    unary(method, signal, timeoutMs, header, input) {
+      try {
+        const request = toBinary(method.input, asMessage(method.input, input));
+        const deadline = timeoutMs ?? options.defaultTimeoutMs;
+        const retry = options.retry;
+        return retry === undefined
+          ? unaryOnce(method, signal, deadline, header, request)
+          : unaryWithRetries(retry, method, signal, deadline, header, request);
+      } catch (error) {
+        return Promise.reject(error);
       }
     },
 
