@@ -60,6 +60,117 @@ const HTTP_TO_CODE: Record<number, Code> = {
   504: Code.Unavailable,
 };
 
+/**
+ * One call's state. Kept on its stream, and read by listeners shared by every call (`this` is the stream): a call
+ * allocates this object and its promise, not a set of closures.
+ */
+class Call {
+  status: number | undefined; // 0 is OK; connect's Code has no member for it
+  message = "";
+  buffered: Buffer | undefined;
+  settled = false;
+  timer: NodeJS.Timeout | undefined;
+  onAbort: (() => void) | undefined;
+  /** Settles with the trailers' status. */
+  readonly done: Promise<void>;
+  #resolve: () => void = () => {};
+  #reject: (error: ConnectError) => void = () => {};
+
+  constructor(
+    readonly stream: http2.ClientHttp2Stream,
+    readonly signal: AbortSignal | undefined,
+    readonly onMessage: (bytes: Uint8Array) => void,
+    readonly maxReceive: number,
+    readonly release: () => void,
+  ) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  finish(error?: ConnectError): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    if (this.onAbort !== undefined) this.signal?.removeEventListener("abort", this.onAbort);
+    if (error !== undefined) this.#reject(error);
+    else if (this.status === undefined)
+      this.#reject(new ConnectError("the stream ended without a gRPC status", Code.Unavailable));
+    else if (this.status !== 0) this.#reject(new ConnectError(this.message, this.status as Code));
+    else this.#resolve();
+  }
+
+  /** Ends the call with `error` and cancels its stream. */
+  fail(error: ConnectError): void {
+    this.finish(error);
+    this.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  readStatus(h: http2.IncomingHttpHeaders): void {
+    const raw = h["grpc-status"];
+    if (raw === undefined) return;
+    this.status = Number(raw);
+    const text = h["grpc-message"];
+    this.message = typeof text === "string" ? decodeURIComponent(text) : "";
+  }
+}
+
+const CALL = Symbol("call");
+type CallStream = http2.ClientHttp2Stream & { [CALL]: Call };
+
+function onResponse(this: CallStream, h: http2.IncomingHttpHeaders): void {
+  const call = this[CALL];
+  const httpStatus = Number(h[":status"]);
+  if (httpStatus !== 200)
+    return call.fail(new ConnectError(`HTTP ${httpStatus}`, HTTP_TO_CODE[httpStatus] ?? Code.Unknown));
+  call.readStatus(h); // a trailers-only response carries its status in the headers
+}
+
+function onTrailers(this: CallStream, h: http2.IncomingHttpHeaders): void {
+  this[CALL].readStatus(h);
+}
+
+function onData(this: CallStream, chunk: Buffer): void {
+  const call = this[CALL];
+  let buffered =
+    call.buffered === undefined || call.buffered.length === 0 ? chunk : Buffer.concat([call.buffered, chunk]);
+  while (buffered.length >= 5) {
+    const length = buffered.readUInt32BE(1);
+    if ((buffered[0] as number) & 1)
+      return call.fail(new ConnectError("compressed messages are not supported", Code.Internal));
+    if (length > call.maxReceive) {
+      return call.fail(
+        new ConnectError(
+          `message size ${length} exceeds the limit of ${call.maxReceive} bytes (maxReceiveMessageBytes)`,
+          Code.ResourceExhausted,
+        ),
+      );
+    }
+    if (buffered.length < 5 + length) break;
+    const bytes = buffered.subarray(5, 5 + length);
+    buffered = buffered.subarray(5 + length);
+    try {
+      call.onMessage(bytes);
+    } catch (error) {
+      return call.fail(new ConnectError(`could not decode a response: ${String(error)}`, Code.Internal));
+    }
+  }
+  call.buffered = buffered;
+}
+
+function onError(this: CallStream, error: Error): void {
+  this[CALL].finish(connectionError(error));
+}
+
+function onClose(this: CallStream): void {
+  const call = this[CALL];
+  call.release();
+  if (call.status === undefined && this.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
+    call.finish(new ConnectError(`stream closed with error code ${this.rstCode}`, Code.Unavailable));
+  } else call.finish();
+}
+
 export function createHttp2Transport(options: Http2TransportOptions): ClosableTransport {
   const url = new URL(options.baseUrl);
   const authority = url.host;
@@ -91,6 +202,10 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
   let session: http2.ClientHttp2Session | undefined;
   let active = 0;
   let pinger: NodeJS.Timeout | undefined;
+  /** A call's stream closed: the session may let the process exit once none is open. */
+  const release = () => {
+    if (--active === 0) session?.unref();
+  };
 
   function connect(): http2.ClientHttp2Session {
     if (session !== undefined && !session.closed && !session.destroyed) return session;
@@ -153,96 +268,29 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
     } catch (error) {
       throw connectionError(error);
     }
-    const done = new Promise<void>((resolve, reject) => {
-      let status: number | undefined; // 0 is OK; connect's Code has no member for it
-      let message = "";
-      let buffered: Buffer | undefined;
-      let settled = false;
-      const finish = (error?: ConnectError) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        if (error !== undefined) reject(error);
-        else if (status === undefined)
-          reject(new ConnectError("the stream ended without a gRPC status", Code.Unavailable));
-        else if (status !== 0) reject(new ConnectError(message, status as Code));
-        else resolve();
-      };
-      const onAbort = () => {
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-        finish(new ConnectError("operation was aborted via signal", Code.Canceled));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const timer =
-        timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => {
-              stream.close(http2.constants.NGHTTP2_CANCEL);
-              finish(new ConnectError(`the operation timed out after ${timeoutMs} ms`, Code.DeadlineExceeded));
-            }, timeoutMs);
-      const readStatus = (h: http2.IncomingHttpHeaders) => {
-        const raw = h["grpc-status"];
-        if (raw === undefined) return;
-        status = Number(raw);
-        const text = h["grpc-message"];
-        message = typeof text === "string" ? decodeURIComponent(text) : "";
-      };
-      stream.on("response", (h) => {
-        const httpStatus = Number(h[":status"]);
-        if (httpStatus !== 200) {
-          finish(new ConnectError(`HTTP ${httpStatus}`, HTTP_TO_CODE[httpStatus] ?? Code.Unknown));
-          stream.close(http2.constants.NGHTTP2_CANCEL);
-          return;
-        }
-        readStatus(h); // a trailers-only response carries its status in the headers
-      });
-      stream.on("trailers", readStatus);
-      stream.on("data", (chunk: Buffer) => {
-        buffered = buffered === undefined || buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-        while (buffered.length >= 5) {
-          const length = buffered.readUInt32BE(1);
-          if ((buffered[0] as number) & 1) {
-            finish(new ConnectError("compressed messages are not supported", Code.Internal));
-            stream.close(http2.constants.NGHTTP2_CANCEL);
-            return;
-          }
-          if (length > maxReceive) {
-            finish(
-              new ConnectError(
-                `message size ${length} exceeds the limit of ${maxReceive} bytes (maxReceiveMessageBytes)`,
-                Code.ResourceExhausted,
-              ),
-            );
-            stream.close(http2.constants.NGHTTP2_CANCEL);
-            return;
-          }
-          if (buffered.length < 5 + length) break;
-          const bytes = buffered.subarray(5, 5 + length);
-          buffered = buffered.subarray(5 + length);
-          try {
-            onMessage(bytes);
-          } catch (error) {
-            finish(new ConnectError(`could not decode a response: ${String(error)}`, Code.Internal));
-            stream.close(http2.constants.NGHTTP2_CANCEL);
-            return;
-          }
-        }
-      });
-      stream.once("error", (error) => finish(connectionError(error)));
-      stream.once("close", () => {
-        if (--active === 0) session?.unref();
-        if (status === undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
-          finish(new ConnectError(`stream closed with error code ${stream.rstCode}`, Code.Unavailable));
-        } else finish();
-      });
-    });
+    const state = new Call(stream, signal, onMessage, maxReceive, release);
+    (stream as CallStream)[CALL] = state;
+    if (signal !== undefined) {
+      state.onAbort = () => state.fail(new ConnectError("operation was aborted via signal", Code.Canceled));
+      signal.addEventListener("abort", state.onAbort, { once: true });
+    }
+    if (timeoutMs !== undefined) {
+      state.timer = setTimeout(
+        () => state.fail(new ConnectError(`the operation timed out after ${timeoutMs} ms`, Code.DeadlineExceeded)),
+        timeoutMs,
+      );
+    }
+    stream.on("response", onResponse);
+    stream.on("trailers", onTrailers);
+    stream.on("data", onData);
+    stream.once("error", onError);
+    stream.once("close", onClose);
     const framed = Buffer.allocUnsafe(5 + request.length);
     framed[0] = 0;
     framed.writeUInt32BE(request.length, 1);
     framed.set(request, 5);
     stream.end(framed); // message and end-of-request in one write
-    return { done, stream };
+    return { done: state.done, stream };
   }
 
   function unaryOnce<I extends DescMessage, O extends DescMessage>(
