@@ -121,8 +121,8 @@ const chain = defineWorkflow("chain", function* (ctx, input: string) {
 });
 
 /** The committed history of `chain` after each turn, as durabletask-go would send it. */
-function chainHistory(instanceId: string) {
-  const turn1New = [history.workflowStarted(T0), history.executionStarted("chain", instanceId, '"x"')];
+function chainHistory(instanceId: string, name = "chain") {
+  const turn1New = [history.workflowStarted(T0), history.executionStarted(name, instanceId, '"x"')];
   const afterTurn1 = [...turn1New, history.taskScheduled(1, "stepA", '"x"')];
   const turn2New = [history.workflowStarted(T1), history.taskCompleted(1, '"A"')];
   const afterTurn2 = [...afterTurn1, ...turn2New, history.taskScheduled(2, "stepB", '"A"')];
@@ -561,6 +561,73 @@ describe("stateful history", () => {
     await sidecar.waitFor(() => sidecar.streams[1]?.state === "open", "the worker to reconnect");
     expect(sidecar.historyRequests).toEqual([instanceId]);
     expect(sidecar.workflowCompletions).toEqual([]);
+  });
+});
+
+// --- live executions ------------------------------------------------------------------------------------------------
+
+describe("live executions (workflowCacheSize)", () => {
+  // `chain` with a count of how often its code starts: a resumed execution does not start again, a replay does.
+  let starts = 0;
+  const counted = defineWorkflow("counted", function* (ctx, input: string) {
+    starts++;
+    const a: string = yield ctx.callActivity("stepA", { input });
+    const b: string = yield ctx.callActivity("stepB", { input: a });
+    return [a, b];
+  });
+  const runTurns = async (sidecar: FakeSidecar, instanceId: string, redeliverTurn2: boolean) => {
+    const h = chainHistory(instanceId, "counted");
+    sidecar.push(workflowItem({ instanceId, newEvents: h.turn1New, completionToken: `${instanceId}-1` }));
+    await sidecar.waitFor(hasWorkflowCompletion(sidecar, `${instanceId}-1`), "turn 1");
+    sidecar.push(
+      workflowItem({ instanceId, pastEvents: h.afterTurn1, newEvents: h.turn2New, completionToken: `${instanceId}-2` }),
+    );
+    await sidecar.waitFor(hasWorkflowCompletion(sidecar, `${instanceId}-2`), "turn 2");
+    if (redeliverTurn2) {
+      // The sidecar never got turn 2's result and hands the same turn out again.
+      sidecar.push(
+        workflowItem({
+          instanceId,
+          pastEvents: h.afterTurn1,
+          newEvents: h.turn2New,
+          completionToken: `${instanceId}-2b`,
+        }),
+      );
+      await sidecar.waitFor(hasWorkflowCompletion(sidecar, `${instanceId}-2b`), "turn 2 again");
+      expect(scheduled(completionFor(sidecar, `${instanceId}-2b`).response)).toMatchObject([{ name: "stepB" }]);
+    }
+    sidecar.push(
+      workflowItem({ instanceId, pastEvents: h.afterTurn2, newEvents: h.turn3New, completionToken: `${instanceId}-3` }),
+    );
+    await sidecar.waitFor(hasWorkflowCompletion(sidecar, `${instanceId}-3`), "turn 3");
+    expect(completion(completionFor(sidecar, `${instanceId}-3`).response)).toMatchObject({
+      workflowStatus: OrchestrationStatus.COMPLETED,
+      result: '["A","B"]',
+    });
+  };
+
+  it("resumes a workflow's execution on its later turns: its code starts once", async () => {
+    const sidecar = await startSidecar();
+    await connectedWorker(sidecar, (w) => w.addWorkflow(counted), { statefulHistory: false });
+    starts = 0;
+    await runTurns(sidecar, id("live"), false);
+    expect(starts).toBe(1);
+  });
+
+  it("replays a redelivered turn (a lost result) and the turn after it, with the same results", async () => {
+    const sidecar = await startSidecar();
+    await connectedWorker(sidecar, (w) => w.addWorkflow(counted), { statefulHistory: false });
+    starts = 0;
+    await runTurns(sidecar, id("redelivered"), true);
+    expect(starts).toBe(2); // the redelivered turn replays; the next one resumes that replay's execution
+  });
+
+  it("workflowCacheSize: 0 replays every turn", async () => {
+    const sidecar = await startSidecar();
+    await connectedWorker(sidecar, (w) => w.addWorkflow(counted), { statefulHistory: false, workflowCacheSize: 0 });
+    starts = 0;
+    await runTurns(sidecar, id("no-cache"), false);
+    expect(starts).toBe(3);
   });
 });
 
