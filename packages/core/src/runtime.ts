@@ -162,8 +162,6 @@ export class RuntimeContext implements WorkflowContext {
   readonly tracker: AwaitTracker = { waiting: 0, woke: false };
   /** An async workflow's code has started and its promise has not settled yet. */
   #running = false;
-  /** The turn is over: late code (a foreign await that settled afterwards) must change nothing. */
-  #closed = false;
 
   constructor(instanceId: string, options: RuntimeOptions) {
     this.instanceId = instanceId;
@@ -675,7 +673,7 @@ export class RuntimeContext implements WorkflowContext {
 
   #settleCode(finish: () => void): void {
     this.#running = false;
-    if (!this.#closed) finish();
+    if (this.tracker.closed !== true) finish();
     else this.tracker.late = true;
   }
 
@@ -689,13 +687,11 @@ export class RuntimeContext implements WorkflowContext {
 
   /** Ends the turn: code that runs later (after a foreign await) can no longer act. */
   close(): void {
-    this.#closed = true;
     this.tracker.closed = true;
   }
 
   /** Opens the next turn of an execution kept live between turns. */
   reopen(): void {
-    this.#closed = false;
     this.tracker.closed = false;
   }
 
@@ -876,7 +872,7 @@ export class RuntimeContext implements WorkflowContext {
   }
 
   #addAction(action: PendingAction): number {
-    if (this.#closed) {
+    if (this.tracker.closed === true) {
       this.tracker.late = true;
       throw new InvalidStateError(
         "INVALID_STATE",

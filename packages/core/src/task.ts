@@ -17,7 +17,7 @@ const FAILED = 2;
 export interface AwaitTracker {
   waiting: number;
   woke: boolean;
-  /** Between turns (set by the engine): code awaiting a task now runs outside any turn. */
+  /** The turn is over (set by the engine): code that runs now (after a foreign await) can no longer act. */
   closed?: boolean;
   /** Code awaited a task between turns: the execution is no longer the one a replay would rebuild. */
   late?: boolean;

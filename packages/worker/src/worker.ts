@@ -492,14 +492,11 @@ export class TaskHubGrpcWorker {
 
   #startSpan(past: HistoryEvent[], newEvents: readonly HistoryEvent[], instanceId: string): Span | undefined {
     if (!tracing()) return undefined;
-    const name = `workflow ${workflowName(past, newEvents)}`;
     const isStart = (e: HistoryEvent) => e.eventType.case === "executionStarted";
-    const started = past.find(isStart) ?? newEvents.find(isStart);
-    const traceParent =
-      started?.eventType.case === "executionStarted"
-        ? started.eventType.value.parentTraceContext?.traceParent
-        : undefined;
-    const parent = parseTraceParent(traceParent);
+    const started = (past.find(isStart) ?? newEvents.find(isStart))?.eventType;
+    const es = started?.case === "executionStarted" ? started.value : undefined;
+    const name = `workflow ${es?.name ?? ""}`;
+    const parent = parseTraceParent(es?.parentTraceContext?.traceParent);
     const ctx =
       parent === undefined ? context.active() : trace.setSpanContext(context.active(), { ...parent, isRemote: true });
     return tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: { "dt.instanceId": instanceId } }, ctx);
@@ -518,13 +515,6 @@ export class TaskHubGrpcWorker {
       throw new SidecarError("SIDECAR_ERROR", "OK", `Cannot add ${what} while the worker is running; stop it first.`);
     }
   }
-}
-
-function workflowName(past: readonly HistoryEvent[], newEvents: readonly HistoryEvent[]): string {
-  for (const e of past.length > 0 ? past : newEvents) {
-    if (e.eventType.case === "executionStarted") return e.eventType.value.name;
-  }
-  return "";
 }
 
 /** A FAILED completion for a turn the engine could not run (a malformed request), so the instance is not stuck. */
