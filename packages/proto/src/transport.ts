@@ -1,5 +1,5 @@
 // The one way worker, client and tests open a gRPC (HTTP/2) connection to a Durable Task sidecar.
-import type { SecureClientSessionOptions } from "node:http2";
+import type { ConnectionOptions } from "node:tls";
 import { type Client, Code, createClient, type Transport } from "@connectrpc/connect";
 import { TaskHubSidecarService } from "./gen/orchestrator_service_pb.js";
 import { type ClosableTransport, createHttp2Transport } from "./grpc-http2.js";
@@ -92,7 +92,7 @@ export function parseSidecarAddress(address: string): SidecarAddress {
   return { host, port, secure, baseUrl: `${secure ? "https" : "http"}://${host}:${port}` };
 }
 
-/** A connect transport that can also be closed (ends its HTTP/2 session; a later call opens a new one). */
+/** A connect transport that can also be closed (ends its HTTP/2 connection; a later call opens a new one). */
 export type SidecarTransport = ClosableTransport;
 
 /** Opens a gRPC transport over HTTP/2. Connections are made lazily, on the first call. */
@@ -106,7 +106,7 @@ export function createSidecarTransport(options: SidecarConnectionOptions = {}): 
     defaultTimeoutMs: options.defaultTimeoutMs,
     maxReceiveMessageBytes: options.maxReceiveMessageBytes,
     maxSendMessageBytes: options.maxSendMessageBytes,
-    ...(secure && typeof options.tls === "object" ? { sessionOptions: tlsNodeOptions(options.tls) } : {}),
+    ...(secure && typeof options.tls === "object" ? { tls: tlsNodeOptions(options.tls) } : {}),
     ...(options.keepalive === undefined ? {} : { keepalive: options.keepalive }),
     ...(retry === undefined
       ? {}
@@ -130,7 +130,7 @@ export function createSidecarClient(options: SidecarConnectionOptions | Transpor
   return createClient(TaskHubSidecarService, transport);
 }
 
-function tlsNodeOptions(tls: TlsOptions): SecureClientSessionOptions {
+function tlsNodeOptions(tls: TlsOptions): ConnectionOptions {
   return {
     ...(tls.ca === undefined ? {} : { ca: pem(tls.ca) }),
     ...(tls.cert === undefined ? {} : { cert: pem(tls.cert) }),
@@ -142,8 +142,6 @@ function tlsNodeOptions(tls: TlsOptions): SecureClientSessionOptions {
 function pem(value: string | Uint8Array): string | Buffer {
   return typeof value === "string" ? value : Buffer.from(value);
 }
-
-/ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|stream closed with error code (CANCEL|REFUSED_STREAM)|session (destroyed|closed)|GOAWAY|socket hang up/i;
 
 /**
  * Connection options from the environment, as the Dapr SDKs read it. `overrides` win. Address order:
