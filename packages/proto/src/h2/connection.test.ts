@@ -1,0 +1,772 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  CANCEL,
+  COMPRESSION_ERROR,
+  FRAME_SIZE_ERROR,
+  H2Connection,
+  type H2ConnectionOptions,
+  H2Error,
+  PROTOCOL_ERROR,
+  REFUSED_STREAM,
+  type StreamHandler,
+} from "./connection.js";
+import { encodeHeaders, HpackDecoder } from "./hpack.js";
+
+// Frame types and flags (RFC 9113 §6).
+const [DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION] = [
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+];
+const [END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG] = [0x1, 0x1, 0x4, 0x8, 0x20];
+const MiB = 1 << 20;
+
+const fieldsFor = (path: string, scheme = "http") => [
+  ":method",
+  "POST",
+  ":scheme",
+  scheme,
+  ":path",
+  path,
+  ":authority",
+  "localhost",
+];
+const REQUEST = fieldsFor("/dt.Svc/Call");
+const OK = [":status", "200", "content-type", "application/grpc"];
+const GRPC_OK = ["grpc-status", "0"];
+
+type Frame = { type: number; flags: number; id: number; payload: Buffer };
+
+function frame(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(id, 5);
+  return Buffer.concat([head, payload]);
+}
+const u32s = (...values: number[]) => Buffer.concat(values.map((v) => Buffer.from([v >>> 24, v >>> 16, v >>> 8, v])));
+const settings = (...pairs: [number, number][]) =>
+  frame(SETTINGS, 0, 0, Buffer.concat(pairs.map(([k, v]) => Buffer.concat([Buffer.from([k >> 8, k]), u32s(v)]))));
+const headers = (id: number, fields: string[], flags = END_HEADERS) => frame(HEADERS, flags, id, encodeHeaders(fields));
+const data = (id: number, bytes: Buffer | string, flags = 0) => frame(DATA, flags, id, Buffer.from(bytes));
+const windowUpdate = (id: number, increment: number) => frame(WINDOW_UPDATE, 0, id, u32s(increment));
+const rstStream = (id: number, code: number) => frame(RST_STREAM, 0, id, u32s(code));
+const goaway = (last: number, code: number) => frame(GOAWAY, 0, 0, u32s(last, code));
+const is =
+  (type: number, id?: number, flags = 0) =>
+  (f: Frame) =>
+    f.type === type && (id === undefined || f.id === id) && (f.flags & flags) === flags;
+/** A frame's 32-bit word at `index` (RST_STREAM's code is word 0; GOAWAY's last stream 0, code 1). */
+const word = (f: Frame, index: number) => f.payload.readUInt32BE(index * 4);
+
+/** The server side of one raw connection: parses what the client sends, writes the frames a test scripts. */
+class Peer {
+  readonly frames: Frame[] = [];
+  preface = Buffer.alloc(0);
+  ended = false;
+  #rest = Buffer.alloc(0);
+  #cursor = 0;
+  #closed = false;
+  #wake: (() => void)[] = [];
+
+  constructor(readonly socket: net.Socket) {
+    socket.on("data", (chunk: Buffer) => {
+      let buffer = Buffer.concat([this.#rest, chunk]);
+      if (this.preface.length < 24) {
+        const n = Math.min(24 - this.preface.length, buffer.length);
+        this.preface = Buffer.concat([this.preface, buffer.subarray(0, n)]);
+        buffer = buffer.subarray(n);
+      }
+      while (buffer.length >= 9 && buffer.length >= 9 + buffer.readUIntBE(0, 3)) {
+        const length = buffer.readUIntBE(0, 3);
+        const [type, flags] = [buffer[3] as number, buffer[4] as number];
+        const payload = Buffer.from(buffer.subarray(9, 9 + length));
+        this.frames.push({ type, flags, id: buffer.readUInt32BE(5) & 0x7fffffff, payload });
+        buffer = buffer.subarray(9 + length);
+      }
+      this.#rest = buffer;
+      this.#notify();
+    });
+    socket.on("end", () => {
+      this.ended = true;
+      this.#notify();
+    });
+    socket.on("close", () => {
+      this.#closed = true;
+      this.#notify();
+    });
+    socket.on("error", () => {});
+  }
+
+  send(...frames: Buffer[]): void {
+    this.socket.write(Buffer.concat(frames));
+  }
+
+  /** The index of the first frame at or after `from` that matches, once it has come. */
+  async find(match: (f: Frame) => boolean, from = 0): Promise<number> {
+    for (;;) {
+      for (let i = from; i < this.frames.length; i++) if (match(this.frames[i] as Frame)) return i;
+      if (this.#closed) throw new Error(`the client closed first; frames: ${JSON.stringify(this.frames)}`);
+      await new Promise<void>((resolve) => this.#wake.push(resolve));
+    }
+  }
+
+  /** The next matching frame after the one the previous next() returned. */
+  async next(match: (f: Frame) => boolean): Promise<Frame> {
+    const i = await this.find(match, this.#cursor);
+    this.#cursor = i + 1;
+    return this.frames[i] as Frame;
+  }
+
+  /** Sends our SETTINGS and waits for the client's ACK: from then on the client applies them. */
+  async handshake(...pairs: [number, number][]): Promise<void> {
+    this.send(settings(...pairs));
+    await this.next(is(SETTINGS, 0, ACK));
+  }
+
+  /** A PING round trip: the client has handled every frame sent before, and what it sent in reply has arrived. */
+  async sync(): Promise<void> {
+    const payload = randomBytes(8);
+    this.send(frame(PING, 0, 0, payload));
+    await this.find((f) => is(PING, 0, ACK)(f) && f.payload.equals(payload));
+  }
+
+  async whenEnded(): Promise<void> {
+    while (!this.ended) await new Promise<void>((resolve) => this.#wake.push(resolve));
+  }
+
+  count(match: (f: Frame) => boolean): number {
+    return this.frames.filter(match).length;
+  }
+
+  /** The DATA frames of stream `id`: their sizes, and END_STREAM ("$"). */
+  sizes(id: number): string[] {
+    return this.frames.filter(is(DATA, id)).map((f) => `${f.payload.length}${f.flags & END_STREAM ? "$" : ""}`);
+  }
+
+  /** The request body as received on stream `id`. */
+  body(id: number): Buffer {
+    return Buffer.concat(this.frames.filter(is(DATA, id)).map((f) => f.payload));
+  }
+
+  #notify(): void {
+    for (const wake of this.#wake.splice(0)) wake();
+  }
+}
+
+type Event = ["headers", string[], boolean] | ["data", Buffer] | ["close", H2Error | undefined];
+
+/** A StreamHandler that records its events in order. */
+class Recorder implements StreamHandler {
+  readonly events: Event[] = [];
+  closes = 0;
+  readonly closed: Promise<H2Error | undefined>;
+  #resolve: (error: H2Error | undefined) => void = () => {};
+
+  constructor() {
+    this.closed = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+  onHeaders(fields: string[], end: boolean): void {
+    this.events.push(["headers", fields, end]);
+  }
+  onData(bytes: Buffer): void {
+    this.events.push(["data", Buffer.from(bytes)]);
+  }
+  onClose(error: H2Error | undefined): void {
+    this.closes++;
+    this.events.push(["close", error]);
+    this.#resolve(error);
+  }
+  body(): Buffer {
+    return Buffer.concat(this.events.flatMap((e) => (e[0] === "data" ? [e[1]] : [])));
+  }
+}
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Listens on a loopback port; closed (its connections destroyed first) after the test. */
+async function listen(server: net.Server): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  server.on("connection", (socket: net.Socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return (server.address() as net.AddressInfo).port;
+}
+
+function open(options: H2ConnectionOptions): H2Connection {
+  const conn = new H2Connection(options);
+  cleanups.push(() => conn.destroy(new Error("the test is over")));
+  return conn;
+}
+
+/** An H2Connection to a scripted raw server. */
+async function connect(options: Omit<H2ConnectionOptions, "host" | "port"> = {}) {
+  const server = net.createServer();
+  const accepted = new Promise<net.Socket>((resolve) => server.once("connection", resolve));
+  const port = await listen(server);
+  const conn = open({ host: "127.0.0.1", port, ...options });
+  return { conn, peer: new Peer(await accepted) };
+}
+
+function call(conn: H2Connection, body: Buffer | string = "", fields = REQUEST) {
+  const rec = new Recorder();
+  const stream = conn.request(encodeHeaders(fields), Buffer.from(body), rec);
+  return { rec, stream };
+}
+
+const turns = async (n: number) => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+describe("H2Connection against a scripted server", () => {
+  it("sends the preface, SETTINGS and WINDOW_UPDATE, then the request; delivers the response in order", async () => {
+    const { conn, peer } = await connect();
+    const { rec } = call(conn, "hello");
+    const first = await peer.next(() => true);
+    expect(peer.preface.toString("latin1")).toBe("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    expect(first).toMatchObject({ type: SETTINGS, flags: 0, id: 0 });
+    const pairs = new Map<number, number>();
+    for (let i = 0; i < first.payload.length; i += 6)
+      pairs.set(first.payload.readUInt16BE(i), first.payload.readUInt32BE(i + 2));
+    expect(pairs).toEqual(
+      new Map([
+        [2, 0],
+        [4, MiB],
+      ]),
+    ); // ENABLE_PUSH=0, INITIAL_WINDOW_SIZE=1 MiB
+    const update = await peer.next(() => true);
+    expect(update).toMatchObject({ type: WINDOW_UPDATE, id: 0 });
+    expect(word(update, 0)).toBe((1 << 24) - 65_535);
+    const request = await peer.next(() => true);
+    expect(request).toMatchObject({ type: HEADERS, id: 1, flags: END_HEADERS });
+    expect(new HpackDecoder().decode(request.payload)).toEqual(REQUEST);
+    const body = await peer.next(() => true);
+    expect(body).toMatchObject({ type: DATA, id: 1, flags: END_STREAM, payload: Buffer.from("hello") });
+
+    peer.send(settings(), headers(1, OK), data(1, "wor"), data(1, "ld"), headers(1, GRPC_OK, END_HEADERS | END_STREAM));
+    expect(await rec.closed).toBeUndefined();
+    await peer.next(is(SETTINGS, 0, ACK));
+    expect(rec.events).toEqual([
+      ["headers", OK, false],
+      ["data", Buffer.from("wor")],
+      ["data", Buffer.from("ld")],
+      ["headers", GRPC_OK, true],
+      ["close", undefined],
+    ]);
+    await peer.sync();
+    expect(rec.closes).toBe(1);
+  });
+
+  it("delivers a trailers-only response (HEADERS with END_STREAM)", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake();
+    const { rec } = call(conn);
+    expect(await peer.next(is(HEADERS, 1))).toMatchObject({ flags: END_HEADERS | END_STREAM }); // empty body
+    const fields = [":status", "200", "grpc-status", "5", "grpc-message", "not found"];
+    peer.send(headers(1, fields, END_HEADERS | END_STREAM));
+    expect(await rec.closed).toBeUndefined();
+    expect(rec.events).toEqual([
+      ["headers", fields, true],
+      ["close", undefined],
+    ]);
+  });
+
+  it("sends no more than the stream window and the rest after stream WINDOW_UPDATEs", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake([0x4, 100]);
+    const body = randomBytes(1000);
+    const { rec } = call(conn, body);
+    await peer.next(is(HEADERS, 1));
+    await peer.sync();
+    expect(peer.sizes(1)).toEqual(["100"]);
+    peer.send(windowUpdate(1, 400));
+    await peer.sync();
+    expect(peer.sizes(1)).toEqual(["100", "400"]);
+    peer.send(windowUpdate(1, 10_000));
+    await peer.next(is(DATA, 1, END_STREAM));
+    expect(peer.sizes(1)).toEqual(["100", "400", "500$"]);
+    expect(peer.body(1)).toEqual(body);
+    peer.send(headers(1, [":status", "200"], END_HEADERS | END_STREAM));
+    expect(await rec.closed).toBeUndefined();
+  });
+
+  it("waits for a connection WINDOW_UPDATE past 65 535 bytes and sends frames of at most 16 384", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake([0x4, 4 * MiB]);
+    const small = randomBytes(40_000);
+    call(conn, small);
+    await peer.next(is(DATA, 1, END_STREAM));
+    expect(peer.sizes(1)).toEqual(["16384", "16384", "7232$"]);
+    expect(peer.body(1)).toEqual(small);
+
+    const large = randomBytes(100_000); // 25 535 bytes of connection window are left
+    call(conn, large);
+    await peer.next(is(HEADERS, 3));
+    await peer.sync();
+    expect(peer.body(3).length).toBe(65_535 - 40_000);
+    expect(peer.count(is(DATA, 3, END_STREAM))).toBe(0);
+    peer.send(windowUpdate(0, 40_000));
+    await peer.sync();
+    expect(peer.body(3).length).toBe(65_535);
+    peer.send(windowUpdate(0, 100_000));
+    await peer.next(is(DATA, 3, END_STREAM));
+    expect(peer.body(3)).toEqual(large);
+    expect(Math.max(...peer.frames.filter(is(DATA)).map((f) => f.payload.length))).toBe(16_384);
+    expect(peer.frames.filter(is(DATA, 3, END_STREAM))).toHaveLength(1);
+  });
+
+  it("applies an INITIAL_WINDOW_SIZE change to open streams (up and down)", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake([0x4, 100]);
+    const body = randomBytes(1000);
+    call(conn, body);
+    await peer.next(is(HEADERS, 1));
+    await peer.sync();
+    expect(peer.body(1).length).toBe(100);
+    peer.send(settings([0x4, 600])); // +500
+    await peer.sync();
+    expect(peer.body(1).length).toBe(600);
+    peer.send(settings([0x4, 50]), windowUpdate(1, 500)); // -550: the window is -550 + 500 = -50
+    await peer.sync();
+    expect(peer.body(1).length).toBe(600);
+    peer.send(windowUpdate(1, 450)); // 400
+    await peer.next(is(DATA, 1, END_STREAM));
+    expect(peer.sizes(1)).toEqual(["100", "500", "400$"]);
+    expect(peer.body(1)).toEqual(body);
+  });
+
+  it("replenishes no window of a paused stream, but the connection's and other streams' still", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake();
+    const paused = call(conn);
+    const other = call(conn);
+    paused.stream.pause();
+    peer.send(headers(1, OK), headers(3, OK));
+    for (let sent = 0; sent < MiB; sent += 16_384) peer.send(data(1, Buffer.alloc(16_384, 1))); // its whole window
+    await peer.sync();
+    expect(paused.rec.body().length).toBe(MiB); // delivered, only not acknowledged
+    expect(peer.count(is(WINDOW_UPDATE, 1))).toBe(0);
+
+    // 8 MiB on stream 3, within the windows the client grants: the connection window (16 MiB) is refilled too.
+    let window = MiB;
+    let from = 0;
+    for (let sent = 0; sent < 8 * MiB; ) {
+      while (window === 0) {
+        from = (await peer.find(is(WINDOW_UPDATE, 3), from)) + 1;
+        window += word(peer.frames[from - 1] as Frame, 0);
+      }
+      const n = Math.min(16_384, window, 8 * MiB - sent);
+      peer.send(data(3, Buffer.alloc(n, 3)));
+      sent += n;
+      window -= n;
+    }
+    await peer.sync();
+    expect(other.rec.body().length).toBe(8 * MiB);
+    const refills = peer.frames.filter(is(WINDOW_UPDATE, 0)).slice(1);
+    expect(refills.map((f) => word(f, 0)).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(8 * MiB);
+    expect(peer.count(is(WINDOW_UPDATE, 1))).toBe(0);
+
+    paused.stream.resume();
+    expect(word(await peer.next(is(WINDOW_UPDATE, 1)), 0)).toBe(MiB);
+    peer.send(headers(1, GRPC_OK, END_HEADERS | END_STREAM), headers(3, GRPC_OK, END_HEADERS | END_STREAM));
+    expect(await paused.rec.closed).toBeUndefined();
+    expect(await other.rec.closed).toBeUndefined();
+  });
+
+  it("joins a header block split across HEADERS and CONTINUATION frames", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake();
+    const { rec } = call(conn);
+    const fields = [...OK, "x-long", "v".repeat(300), "x-other", "w"];
+    const block = encodeHeaders(fields);
+    const trailers = encodeHeaders(GRPC_OK);
+    peer.send(
+      frame(HEADERS, 0, 1, block.subarray(0, 10)),
+      frame(CONTINUATION, 0, 1, block.subarray(10, 200)),
+      frame(CONTINUATION, END_HEADERS, 1, block.subarray(200)),
+      data(1, "x"),
+      frame(HEADERS, END_STREAM, 1, trailers.subarray(0, 3)),
+      frame(CONTINUATION, END_HEADERS, 1, trailers.subarray(3)),
+    );
+    expect(await rec.closed).toBeUndefined();
+    expect(rec.events).toEqual([
+      ["headers", fields, false],
+      ["data", Buffer.from("x")],
+      ["headers", GRPC_OK, true],
+      ["close", undefined],
+    ]);
+  });
+
+  it.each([
+    ["a PING", frame(PING, 0, 0, Buffer.alloc(8))],
+    ["DATA", data(1, "x")],
+    ["a CONTINUATION of another stream", frame(CONTINUATION, END_HEADERS, 3, encodeHeaders(OK))],
+  ])("ends the connection with PROTOCOL_ERROR when %s interrupts a header block", async (_, interruption) => {
+    const { conn, peer } = await connect();
+    await peer.handshake();
+    const { rec } = call(conn);
+    call(conn); // stream 3
+    peer.send(frame(HEADERS, 0, 1, encodeHeaders(OK).subarray(0, 2)), interruption);
+    expect(word(await peer.next(is(GOAWAY)), 1)).toBe(PROTOCOL_ERROR);
+    const error = await rec.closed;
+    expect(error).toBeInstanceOf(H2Error);
+    expect(error?.code).toBe(PROTOCOL_ERROR);
+    expect(conn.usable).toBe(false);
+  });
+
+  it("strips padding from HEADERS and DATA, skips the priority fields, ignores PRIORITY frames", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake();
+    const { rec } = call(conn);
+    const block = encodeHeaders(OK);
+    const priority = Buffer.from([0x80, 0, 0, 3, 200]); // exclusive, depends on 3, weight 200
+    peer.send(
+      frame(PRIORITY, 0, 1, Buffer.from([0, 0, 0, 0, 16])),
+      frame(
+        HEADERS,
+        END_HEADERS | PADDED | PRIORITY_FLAG,
+        1,
+        Buffer.concat([Buffer.from([7]), priority, block, Buffer.alloc(7, 0xee)]),
+      ),
+      frame(DATA, PADDED, 1, Buffer.concat([Buffer.from([3]), Buffer.from("abc"), Buffer.alloc(3, 0xee)])),
+      frame(DATA, PADDED, 1, Buffer.from([2, 0xee, 0xee])), // padding only
+      frame(
+        HEADERS,
+        END_HEADERS | END_STREAM | PADDED,
+        1,
+        Buffer.concat([Buffer.from([1]), encodeHeaders(GRPC_OK), Buffer.alloc(1)]),
+      ),
+    );
+    expect(await rec.closed).toBeUndefined();
+    expect(rec.events).toEqual([
+      ["headers", OK, false],
+      ["data", Buffer.from("abc")],
+      ["headers", GRPC_OK, true],
+      ["close", undefined],
+    ]);
+  });
+
+  it("answers a PING with a PING ACK carrying the same 8 bytes", async () => {
+    const { peer } = await connect();
+    await peer.handshake();
+    const payload = Buffer.from("dt-ping!");
+    peer.send(frame(PING, 0, 0, payload));
+    expect((await peer.next(is(PING, 0, ACK))).payload).toEqual(payload);
+  });
+
+  it("drops the connection when a keepalive PING is not answered", async () => {
+    const { conn, peer } = await connect({ keepalive: { intervalMs: 50, timeoutMs: 50 } });
+    await peer.handshake();
+    const { rec } = call(conn);
+    expect((await peer.next(is(PING, 0))).payload).toEqual(Buffer.alloc(8)); // never acknowledged
+    const error = await rec.closed;
+    expect(error).toBeInstanceOf(H2Error);
+    expect(error?.message).toMatch(/keepalive ping timed out/);
+    expect(conn.usable).toBe(false);
+  });
+
+  it("keeps the connection while keepalive PINGs are answered", async () => {
+    const { conn, peer } = await connect({ keepalive: { intervalMs: 50, timeoutMs: 100 } });
+    await peer.handshake();
+    const { rec } = call(conn);
+    for (let i = 0; i < 4; i++) {
+      const ping = await peer.next((f) => is(PING, 0)(f) && f.flags === 0);
+      peer.send(frame(PING, ACK, 0, ping.payload));
+    }
+    expect(rec.closes).toBe(0);
+    expect(conn.usable).toBe(true);
+    peer.send(headers(1, [":status", "200"], END_HEADERS | END_STREAM));
+    expect(await rec.closed).toBeUndefined();
+  });
+
+  it("on GOAWAY refuses the streams past its last id, finishes the others, then ends the socket", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake();
+    const first = call(conn);
+    const second = call(conn);
+    await peer.next(is(HEADERS, 3));
+    peer.send(goaway(1, 0));
+    const error = await second.rec.closed;
+    expect(error).toBeInstanceOf(H2Error);
+    expect(error?.refused).toBe(true);
+    expect(conn.usable).toBe(false);
+    const late = call(conn);
+    expect((await late.rec.closed)?.refused).toBe(true);
+    await peer.sync();
+    expect(first.rec.closes).toBe(0);
+    expect(peer.ended).toBe(false);
+    expect(peer.count(is(HEADERS))).toBe(2); // nothing sent for the late request
+
+    peer.send(headers(1, [":status", "200"], END_HEADERS | END_STREAM));
+    expect(await first.rec.closed).toBeUndefined();
+    await peer.whenEnded();
+    expect(word(await peer.next(is(GOAWAY)), 1)).toBe(0);
+  });
+
+  it.each([
+    [2, false],
+    [REFUSED_STREAM, true],
+    [CANCEL, false],
+  ])("closes a stream reset by the server with code %i (refused: %s)", async (code, refused) => {
+    const { conn, peer } = await connect();
+    await peer.handshake();
+    const { rec } = call(conn);
+    const other = call(conn);
+    peer.send(headers(1, OK), rstStream(1, code));
+    const error = await rec.closed;
+    expect(error).toBeInstanceOf(H2Error);
+    expect(error?.code).toBe(code);
+    expect(error?.refused).toBe(refused);
+    expect(rec.events.map((e) => e[0])).toEqual(["headers", "close"]);
+    expect(other.rec.closes).toBe(0);
+    expect(conn.usable).toBe(true);
+  });
+
+  it("cancel() sends RST_STREAM CANCEL once and ignores the stream's later frames", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake();
+    const { rec, stream } = call(conn);
+    peer.send(headers(1, OK));
+    await peer.sync();
+    stream.cancel();
+    stream.cancel();
+    expect(rec.closes).toBe(1);
+    expect((await rec.closed)?.code).toBe(CANCEL);
+    expect(word(await peer.next(is(RST_STREAM, 1)), 0)).toBe(CANCEL);
+
+    // The server had not seen the reset: 8 MiB of DATA, and a header block that adds "x-seen: yes" to HPACK's table.
+    for (let sent = 0; sent < 8 * MiB; sent += 16_384) peer.send(data(1, Buffer.alloc(16_384)));
+    const indexed = Buffer.from([0x40, 6, ...Buffer.from("x-seen"), 3, ...Buffer.from("yes")]);
+    peer.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, indexed));
+    await peer.sync();
+    expect(rec.events.map((e) => e[0])).toEqual(["headers", "close"]);
+    expect(peer.count(is(RST_STREAM))).toBe(1);
+    const refills = peer.frames.filter(is(WINDOW_UPDATE, 0)).slice(1);
+    expect(refills.map((f) => word(f, 0)).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(8 * MiB);
+
+    const next = call(conn);
+    peer.send(frame(HEADERS, END_HEADERS | END_STREAM, 3, Buffer.from([0x88, 0xbe]))); // :status 200, table entry 62
+    await next.rec.closed;
+    expect(next.rec.events[0]).toEqual(["headers", [":status", "200", "x-seen", "yes"], true]);
+  });
+
+  it("queues requests beyond MAX_CONCURRENT_STREAMS until a stream closes", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake([0x3, 1]);
+    const first = call(conn);
+    const second = call(conn, "queued body");
+    const third = call(conn);
+    third.stream.cancel(); // cancelled while queued: closed, never sent
+    expect((await third.rec.closed)?.code).toBe(CANCEL);
+    await peer.sync();
+    expect(peer.frames.filter(is(HEADERS)).map((f) => f.id)).toEqual([1]);
+    peer.send(headers(1, [":status", "200"], END_HEADERS | END_STREAM));
+    expect(await first.rec.closed).toBeUndefined();
+    await peer.next(is(HEADERS, 3));
+    await peer.next(is(DATA, 3, END_STREAM));
+    expect(peer.body(3).toString()).toBe("queued body");
+    await peer.sync();
+    expect(peer.frames.filter(is(HEADERS)).map((f) => f.id)).toEqual([1, 3]);
+    expect(second.rec.closes).toBe(0);
+    expect(peer.count(is(RST_STREAM))).toBe(0);
+  });
+
+  it("starts the next header block with a table size update to 0 after HEADER_TABLE_SIZE=0", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake([0x1, 0]);
+    call(conn);
+    call(conn);
+    const first = (await peer.next(is(HEADERS, 1))).payload;
+    const second = (await peer.next(is(HEADERS, 3))).payload;
+    expect(first[0]).toBe(0x20);
+    expect(first.subarray(1)).toEqual(encodeHeaders(REQUEST));
+    expect(new HpackDecoder().decode(first)).toEqual(REQUEST);
+    expect(second).toEqual(encodeHeaders(REQUEST)); // said once
+  });
+
+  const pushPromise = frame(PUSH_PROMISE, END_HEADERS, 1, Buffer.concat([u32s(2), encodeHeaders(REQUEST)]));
+  /** What the server sends, whether after its SETTINGS, and the GOAWAY code the client must answer with. */
+  const malformed: [string, boolean, Buffer, number][] = [
+    ["a frame larger than 16 384 bytes", true, data(1, Buffer.alloc(16_385)), FRAME_SIZE_ERROR],
+    ["a first frame other than SETTINGS", false, frame(PING, 0, 0, Buffer.alloc(8)), PROTOCOL_ERROR],
+    ["PUSH_PROMISE", true, pushPromise, PROTOCOL_ERROR],
+    ["a bad HPACK block", true, frame(HEADERS, END_HEADERS, 1, Buffer.from([0x80])), COMPRESSION_ERROR],
+    ["SETTINGS of 5 bytes", false, frame(SETTINGS, 0, 0, Buffer.alloc(5)), FRAME_SIZE_ERROR],
+    ["DATA padding longer than the frame", true, frame(DATA, PADDED, 1, Buffer.from([3, 0, 0])), PROTOCOL_ERROR],
+    ["a malformed PING", true, frame(PING, 0, 0, Buffer.alloc(7)), FRAME_SIZE_ERROR],
+  ];
+  it.each(malformed)("ends the connection on %s with the right GOAWAY code", async (_, handshake, bad, code) => {
+    const { conn, peer } = await connect();
+    if (handshake) await peer.handshake();
+    const { rec } = call(conn);
+    const other = call(conn);
+    await peer.next(is(HEADERS, 3));
+    peer.send(bad);
+    expect(word(await peer.next(is(GOAWAY)), 1)).toBe(code);
+    for (const r of [rec, other.rec]) {
+      const error = await r.closed;
+      expect(error).toBeInstanceOf(H2Error);
+      expect(error?.code).toBe(code);
+    }
+    expect(conn.usable).toBe(false);
+  });
+
+  it("ends the connection with PROTOCOL_ERROR when a handler throws", async () => {
+    const { conn, peer } = await connect();
+    await peer.handshake();
+    const { rec } = call(conn);
+    rec.onData = () => {
+      throw new Error("handler bug");
+    };
+    peer.send(headers(1, OK), data(1, "x"));
+    expect(word(await peer.next(is(GOAWAY)), 1)).toBe(PROTOCOL_ERROR);
+    expect((await rec.closed)?.message).toMatch(/handler bug/);
+  });
+
+  it("closes the stream once when nothing listens", async () => {
+    const server = net.createServer();
+    const port = await listen(server);
+    await new Promise((resolve) => server.close(resolve));
+    const conn = open({ host: "127.0.0.1", port });
+    const { rec } = call(conn);
+    const error = await rec.closed;
+    expect(error).toBeInstanceOf(H2Error);
+    expect((error?.cause as NodeJS.ErrnoException | undefined)?.code).toBe("ECONNREFUSED");
+    await turns(3);
+    expect(rec.closes).toBe(1);
+    expect(conn.usable).toBe(false);
+  });
+});
+
+/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
+function prng(seed: number): (n: number) => number {
+  let a = seed;
+  return (n) => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+async function listenHttp2(server: http2.Http2Server | http2.Http2SecureServer): Promise<number> {
+  return listen(server as net.Server);
+}
+
+async function collect(conn: H2Connection, fields: string[], body: Buffer = Buffer.alloc(0)) {
+  const rec = new Recorder();
+  conn.request(encodeHeaders(fields), body, rec);
+  expect(await rec.closed).toBeUndefined();
+  return rec;
+}
+
+describe("H2Connection against node:http2", () => {
+  it("reads 200 responses with varied headers (indexed, evicted, Huffman-coded) and bodies up to 200 000 bytes", async () => {
+    const random = prng(20_240_601);
+    const pool = Array.from({ length: 40 }, (_, i) => `v${i}-${"abcdefghij".slice(0, random(10))}`);
+    const text = (n: number) =>
+      Array.from({ length: n }, () => "abcdefghijklmnopqrstuvwxyzABCDEF0123456789-_.~/+=:;,"[random(52)]).join("");
+    const expected = Array.from({ length: 200 }, () => {
+      const pairs: string[] = [];
+      for (const n of Array.from({ length: 30 }, (_, i) => i).filter(() => random(3) === 0))
+        pairs.push(`x-k${n}`, random(2) === 0 ? (pool[random(40)] as string) : text(1 + random(300)));
+      return {
+        pairs,
+        trailers: { "grpc-status": String(random(17)), "x-t": text(random(50)) },
+        body: randomBytes(random(200_001)),
+      };
+    });
+    const server = http2.createServer();
+    server.on("stream", (stream, reqHeaders) => {
+      const i = Number(String(reqHeaders[":path"]).slice(1));
+      const { pairs, trailers, body } = expected[i] as (typeof expected)[number];
+      const out: http2.OutgoingHttpHeaders = { ":status": 200 };
+      for (let j = 0; j < pairs.length; j += 2) out[pairs[j] as string] = pairs[j + 1];
+      stream.respond(out, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers(trailers));
+      stream.end(body);
+      stream.resume();
+    });
+    const port = await listenHttp2(server);
+    const conn = open({ host: "127.0.0.1", port });
+    // 8 at a time: node's maxSessionMemory (10 MB) answers ENHANCE_YOUR_CALM when 200 responses are buffered at once.
+    const recs: Recorder[] = [];
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < expected.length; i = next++) recs[i] = await collect(conn, fieldsFor(`/${i}`));
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    for (const [i, rec] of recs.entries()) {
+      const want = expected[i] as (typeof expected)[number];
+      const first = rec.events[0];
+      if (first?.[0] !== "headers") throw new Error(`response ${i} began with ${first?.[0]}`);
+      const got = first[1].filter((_, j, all) => all[j - (j % 2)] !== "date"); // node adds a date
+      expect(got).toEqual([":status", "200", ...want.pairs]);
+      expect(rec.events.at(-2)).toEqual(["headers", Object.entries(want.trailers).flat(), true]);
+      expect(rec.body().equals(want.body)).toBe(true);
+    }
+    expect(conn.usable).toBe(true);
+  });
+
+  it("sends 50 concurrent request bodies of 100 000 bytes byte-exact under node's flow control", async () => {
+    const received = new Map<string, Buffer[]>();
+    const server = http2.createServer();
+    server.on("stream", (stream, reqHeaders) => {
+      const chunks: Buffer[] = [];
+      received.set(String(reqHeaders[":path"]), chunks);
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.on("end", () => stream.respond({ ":status": 200 }, { endStream: true }));
+    });
+    const port = await listenHttp2(server);
+    const conn = open({ host: "127.0.0.1", port });
+    const bodies = Array.from({ length: 50 }, () => randomBytes(100_000));
+    await Promise.all(bodies.map((body, i) => collect(conn, fieldsFor(`/${i}`), body)));
+    for (const [i, body] of bodies.entries())
+      expect(Buffer.concat(received.get(`/${i}`) ?? []).equals(body)).toBe(true);
+  });
+});
+
+describe("H2Connection over TLS", () => {
+  const fixture = (name: string) => readFileSync(new URL(`../testdata/${name}`, import.meta.url), "utf8");
+  const credentials = () => ({ key: fixture("localhost.key.pem"), cert: fixture("localhost.cert.pem") });
+
+  it("speaks HTTP/2 to a node:http2 secure server (ALPN h2)", async () => {
+    const server = http2.createSecureServer(credentials());
+    server.on("stream", (stream) => {
+      stream.respond({ ":status": 200 });
+      stream.end("secure");
+    });
+    const port = await listenHttp2(server);
+    const conn = open({ host: "127.0.0.1", port, tls: { ca: fixture("localhost.cert.pem") } }); // IP SAN
+    const rec = await collect(conn, fieldsFor("/", "https"));
+    expect(rec.body().toString()).toBe("secure");
+  });
+
+  it.each([
+    ["no ALPN", {}],
+    ["only http/1.1", { ALPNProtocols: ["http/1.1"] }],
+  ])("fails the stream with an error naming ALPN h2 when the TLS server negotiates %s", async (_, alpn) => {
+    // With ALPNProtocols ["http/1.1"] node's server aborts the handshake with a no_application_protocol alert, so the
+    // client never reaches its secureConnect check: the error is ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL.
+    const server = tls.createServer({ ...credentials(), ...alpn });
+    const port = await listen(server);
+    const conn = open({ host: "127.0.0.1", port, tls: { ca: fixture("localhost.cert.pem"), servername: "localhost" } });
+    const { rec } = call(conn);
+    const error = await rec.closed;
+    expect(error).toBeInstanceOf(H2Error);
+    expect(error?.message).toMatch(/ALPN h2/);
+    expect(rec.closes).toBe(1);
+  });
+});
