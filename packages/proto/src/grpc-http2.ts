@@ -72,6 +72,8 @@ class Call implements StreamHandler {
   settled = false;
   timer: NodeJS.Timeout | undefined;
   onAbort: (() => void) | undefined;
+  /** Sent once more already because the server refused it unprocessed. */
+  resent = false;
   /** Settles with the trailers' status. */
   readonly done: Promise<void>;
   #resolve: () => void = () => {};
@@ -81,6 +83,9 @@ class Call implements StreamHandler {
     readonly signal: AbortSignal | undefined,
     readonly onMessage: (bytes: Uint8Array) => void,
     readonly maxReceive: number,
+    readonly headerBlock: Buffer,
+    readonly body: Buffer,
+    readonly send: (call: Call) => void,
   ) {
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
@@ -148,6 +153,12 @@ class Call implements StreamHandler {
   }
 
   onClose(error: H2Error | undefined): void {
+    // A request the server refused without processing it (GOAWAY past it, REFUSED_STREAM, e.g. a sidecar shutting
+    // down gracefully) goes once more on a new connection, as gRPC's transparent retry does.
+    if (error?.refused === true && !this.resent && !this.settled) {
+      this.resent = true;
+      return this.send(this);
+    }
     // A stream that broke without a gRPC status may be retried: the connection or the server gave up on it.
     if (error !== undefined && this.status === undefined)
       this.finish(new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
@@ -231,7 +242,11 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
     }
     if (signal?.aborted === true) throw new ConnectError("operation was aborted via signal", Code.Canceled);
     const block = header === undefined ? plainBlock(path, timeoutMs) : headerBlock(path, header, timeoutMs);
-    const state = new Call(signal, onMessage, maxReceive);
+    const body = Buffer.allocUnsafe(5 + request.length);
+    body[0] = 0;
+    body.writeUInt32BE(request.length, 1);
+    body.set(request, 5);
+    const state = new Call(signal, onMessage, maxReceive, block, body, send);
     if (signal !== undefined) {
       state.onAbort = () => state.fail(new ConnectError("operation was aborted via signal", Code.Canceled));
       signal.addEventListener("abort", state.onAbort, { once: true });
@@ -242,13 +257,13 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
         timeoutMs,
       );
     }
-    const body = Buffer.allocUnsafe(5 + request.length);
-    body[0] = 0;
-    body.writeUInt32BE(request.length, 1);
-    body.set(request, 5);
-    if (connection === undefined || !connection.usable) connection = new H2Connection(connectionOptions);
-    state.stream = connection.request(block, body, state);
+    send(state);
     return state;
+  }
+
+  function send(call: Call): void {
+    if (connection === undefined || !connection.usable) connection = new H2Connection(connectionOptions);
+    call.stream = connection.request(call.headerBlock, call.body, call);
   }
 
   function unaryOnce<I extends DescMessage, O extends DescMessage>(

@@ -206,6 +206,21 @@ describe("unary retries and the API token", () => {
 });
 
 describe("connection loss", () => {
+  it("sends a request the server refused unprocessed (REFUSED_STREAM) once more", async () => {
+    const server = http2.createServer();
+    let streams = 0;
+    server.on("stream", (stream) => {
+      if (++streams === 1) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      stream.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+    const port = await listen(server);
+    const client = createSidecarClient({ address: `127.0.0.1:${port}` });
+    await client.hello({});
+    expect(streams).toBe(2);
+  });
+
   it("reports a connection dropped mid-call as UNAVAILABLE, so it is retryable", async () => {
     const server = http2.createServer();
     server.on("stream", (stream) => stream.session?.destroy());
