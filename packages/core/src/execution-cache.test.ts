@@ -44,6 +44,26 @@ describe("ExecutionCache", () => {
     expect(cache.size).toBe(0); // a finished execution is not kept
   });
 
+  it("hands back the events a live execution processed when a longer history starts with them", async () => {
+    const cache = new ExecutionCache();
+    await exec(turn(0), cache);
+    await exec(turn(1), cache);
+    const next = turn(2).past;
+    const read: number[] = [];
+    const eventAt = (i: number) => {
+      read.push(i);
+      return next[i] as HistoryEvent;
+    };
+    const known = cache.processedEvents(INSTANCE, next.length, eventAt);
+    expect(known?.length).toBe(5); // 2 opening events + the first activity's 3
+    expect(known).toEqual(next.slice(0, 5));
+    expect(read).toEqual([0, 4]); // only the first and the last processed event are looked at
+    expect(cache.processedEvents(INSTANCE, 4, eventAt)).toBeUndefined(); // shorter than what was processed
+    const other = turn(2, at(-60)).past;
+    expect(cache.processedEvents(INSTANCE, other.length, (i) => other[i] as HistoryEvent)).toBeUndefined();
+    expect(cache.size).toBe(1); // still there for the turn to take
+  });
+
   it("replays from the start when the history is not the one the execution saw", async () => {
     const cache = new ExecutionCache();
     await exec(turn(0), cache);

@@ -9,7 +9,9 @@ import type { RuntimeContext } from "./runtime.js";
 
 interface Entry {
   readonly ctx: RuntimeContext;
-  /** Events the execution has processed: the first `processed` events of the next request's history. */
+  /** The events the execution has processed (`past` then `newEvents`): the start of the next request's history. */
+  readonly past: readonly HistoryEvent[];
+  readonly newEvents: readonly HistoryEvent[];
   readonly processed: number;
   readonly first: HistoryEvent;
   readonly last: HistoryEvent;
@@ -49,19 +51,27 @@ export class ExecutionCache {
   take(instanceId: string, past: readonly HistoryEvent[]): { ctx: RuntimeContext; from: number } | undefined {
     const entry = this.#entries.get(instanceId);
     if (entry !== undefined) this.#entries.delete(instanceId);
-    const n = entry?.processed ?? 0;
-    if (
-      entry === undefined ||
-      !entry.ctx.canContinue || // code ran after the turn that was kept
-      past.length < n ||
-      !sameEvent(past[0], entry.first) ||
-      !sameEvent(past[n - 1], entry.last)
-    ) {
+    if (entry === undefined || !matches(entry, past.length, (i) => past[i])) {
       this.#misses++;
       return undefined;
     }
     this.#hits++;
-    return { ctx: entry.ctx, from: n };
+    return { ctx: entry.ctx, from: entry.processed };
+  }
+
+  /**
+   * The events the execution kept for `instanceId` has processed, when a history of `count` past events starts with
+   * them (`eventAt(i)` is the history's event i; only the first and the last processed are read), as a new array. A
+   * worker then has to decode only the events after them. The execution stays cached for `take`.
+   */
+  processedEvents(
+    instanceId: string,
+    count: number,
+    eventAt: (index: number) => HistoryEvent,
+  ): HistoryEvent[] | undefined {
+    const entry = this.#entries.get(instanceId);
+    if (entry === undefined || !matches(entry, count, eventAt)) return undefined;
+    return entry.past.concat(entry.newEvents);
   }
 
   /** Keeps an execution that processed `events` (past then new) and can take another turn. */
@@ -70,7 +80,7 @@ export class ExecutionCache {
     const last = newEvents[newEvents.length - 1];
     if (this.#capacity <= 0 || first === undefined || last === undefined) return;
     this.#entries.delete(instanceId);
-    this.#entries.set(instanceId, { ctx, processed: past.length + newEvents.length, first, last });
+    this.#entries.set(instanceId, { ctx, past, newEvents, processed: past.length + newEvents.length, first, last });
     if (this.#entries.size > this.#capacity) {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
@@ -84,6 +94,17 @@ export class ExecutionCache {
   clear(): void {
     this.#entries.clear();
   }
+}
+
+/** Whether a history of `count` past events starts with the events the entry's execution processed. */
+function matches(entry: Entry, count: number, eventAt: (index: number) => HistoryEvent | undefined): boolean {
+  const n = entry.processed;
+  return (
+    entry.ctx.canContinue && // no code ran after the turn that was kept
+    count >= n &&
+    sameEvent(eventAt(0), entry.first) &&
+    sameEvent(eventAt(n - 1), entry.last)
+  );
 }
 
 /** Same event of the same history: the sidecar stamps each with its own time, so these fields pin it down. */

@@ -6,6 +6,7 @@ import type * as tls from "node:tls";
 import {
   create,
   type DescMessage,
+  type DescMethodServerStreaming,
   type DescMethodStreaming,
   type DescMethodUnary,
   fromBinary,
@@ -47,6 +48,12 @@ export interface Http2TransportOptions {
 
 export interface ClosableTransport extends Transport {
   close(): void;
+  /** A server-streaming call whose messages are handed over still encoded, for a reader that decodes them itself. */
+  streamBytes<I extends DescMessage>(
+    method: DescMethodServerStreaming<I, DescMessage>,
+    signal: AbortSignal | undefined,
+    request: MessageShape<I>,
+  ): AsyncGenerator<Uint8Array>;
 }
 
 /** Response headers and trailers are not surfaced; one shared empty instance spares two allocations per call. */
@@ -312,6 +319,63 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
     }
   }
 
+  /**
+   * Starts a server-streaming call now and returns its messages, each passed through `decode`. While more than 16 wait
+   * for the reader, the stream is paused: HTTP/2 flow control then holds the server back.
+   */
+  function serverStream<T>(
+    path: string,
+    request: Uint8Array,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeadersInit | undefined,
+    decode: (bytes: Uint8Array) => T,
+  ): AsyncGenerator<T> {
+    const queue: T[] = [];
+    let wake: (() => void) | undefined;
+    const { done, stream } = call(path, request, signal, timeoutMs, header, (bytes) => {
+      queue.push(decode(bytes));
+      if (queue.length >= 16) stream?.pause();
+      wake?.();
+    });
+    let finished = false;
+    let failure: unknown;
+    done.then(
+      () => {
+        finished = true;
+        wake?.();
+      },
+      (error: unknown) => {
+        finished = true;
+        failure = error;
+        wake?.();
+      },
+    );
+    async function* messages(): AsyncGenerator<T> {
+      try {
+        for (;;) {
+          if (queue.length > 0) {
+            const next = queue.shift() as T;
+            if (queue.length < 4) stream?.resume();
+            yield next;
+            continue;
+          }
+          if (finished) {
+            if (failure !== undefined) throw failure;
+            return;
+          }
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+        }
+      } finally {
+        if (!finished) stream?.cancel();
+      }
+    }
+    return messages();
+  }
+
   return {
     unary(method, signal, timeoutMs, header, input) {
       try {
@@ -339,56 +403,21 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
         break;
       }
       const request = toBinary(method.input, asMessage(method.input, first));
-      const queue: MessageShape<O>[] = [];
-      let wake: (() => void) | undefined;
-      const { done, stream } = call(pathOf(method), request, signal, timeoutMs, header, (bytes) => {
-        queue.push(fromBinary(method.output, bytes));
-        if (queue.length >= 16) stream?.pause(); // backpressure: stop reading until the consumer catches up
-        wake?.();
-      });
-      let finished = false;
-      let failure: unknown;
-      done.then(
-        () => {
-          finished = true;
-          wake?.();
-        },
-        (error: unknown) => {
-          finished = true;
-          failure = error;
-          wake?.();
-        },
+      const messages = serverStream(pathOf(method), request, signal, timeoutMs, header, (bytes) =>
+        fromBinary(method.output, bytes),
       );
-      async function* messages(): AsyncGenerator<MessageShape<O>> {
-        try {
-          for (;;) {
-            const next = queue.shift();
-            if (next !== undefined) {
-              if (queue.length < 4) stream?.resume();
-              yield next;
-              continue;
-            }
-            if (finished) {
-              if (failure !== undefined) throw failure;
-              return;
-            }
-            await new Promise<void>((resolve) => {
-              wake = resolve;
-            });
-            wake = undefined;
-          }
-        } finally {
-          if (!finished) stream?.cancel();
-        }
-      }
       return {
         stream: true,
         service: method.parent,
         method,
         header: NO_HEADERS,
-        message: messages(),
+        message: messages,
         trailer: NO_HEADERS,
       };
+    },
+
+    streamBytes(method, signal, request) {
+      return serverStream(pathOf(method), toBinary(method.input, request), signal, undefined, undefined, (b) => b);
     },
 
     close() {

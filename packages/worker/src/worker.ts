@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type AsyncWorkflowFunction, runWorkflowTurn, toRegistrable } from "@dt/aio";
 import {
@@ -23,8 +23,10 @@ import {
 import {
   type ActivityRequest,
   ActivityResponseSchema,
+  decodeWorkItemShallow,
   GetWorkItemsRequestSchema,
   type HistoryEvent,
+  HistoryEventSchema,
   OrchestrationStatus,
   TaskHubSidecarService,
   WorkerCapability,
@@ -254,20 +256,12 @@ export class TaskHubGrpcWorker {
       let keepalive: NodeJS.Timeout | undefined;
       try {
         await this.#sidecar.hello({}, { signal: stream.signal, timeoutMs: 10_000 });
-        // Read straight from the transport: connect's client wraps every streamed message in extra async machinery.
+        // Read bytes straight from the transport: connect's client wraps every streamed message in extra async
+        // machinery, and a workflow's past events are decoded only where the live execution has not seen them.
         const request = create(GetWorkItemsRequestSchema, {
           capabilities: stateful ? [WorkerCapability.STATEFUL_HISTORY] : [],
         });
-        const response = await this.#transport.stream(
-          TaskHubSidecarService.method.getWorkItems,
-          stream.signal,
-          undefined,
-          undefined,
-          (async function* () {
-            yield request;
-          })(),
-        );
-        const items = response.message;
+        const items = this.#transport.streamBytes(TaskHubSidecarService.method.getWorkItems, stream.signal, request);
         this.#setReady(true);
         attempt = 0;
         this.#logger.info("connected to the sidecar", { address: this.#options.address ?? "localhost:4001" });
@@ -277,7 +271,8 @@ export class TaskHubGrpcWorker {
             stream.abort();
           });
         }, this.#options.keepaliveIntervalMs ?? 30_000);
-        for await (const item of items) {
+        for await (const bytes of items) {
+          const { item, pastEvents } = decodeWorkItemShallow(bytes);
           const kind = item.request.case;
           if (kind === undefined) {
             this.#logger.warn("ignoring a work item of a kind this worker does not know");
@@ -292,6 +287,7 @@ export class TaskHubGrpcWorker {
           const tracked: Promise<void> = this.#dispatch(
             kind,
             item.request,
+            pastEvents,
             item.completionToken,
             cache,
             stream,
@@ -316,6 +312,7 @@ export class TaskHubGrpcWorker {
   async #dispatch(
     kind: WorkItemKind,
     work: WorkItem["request"],
+    pastEvents: readonly Uint8Array[] | undefined,
     token: string,
     cache: StreamCaches,
     stream: AbortController,
@@ -323,7 +320,7 @@ export class TaskHubGrpcWorker {
     try {
       if (!this.#slots[kind].tryAcquire()) await this.#slots[kind].acquire();
       try {
-        if (work.case === "workflowRequest") await this.#runWorkflow(work.value, token, cache, stream);
+        if (work.case === "workflowRequest") await this.#runWorkflow(work.value, pastEvents, token, cache, stream);
         else if (work.case === "activityRequest") await this.#runActivity(work.value, token);
       } finally {
         this.#slots[kind].release();
@@ -335,11 +332,18 @@ export class TaskHubGrpcWorker {
     }
   }
 
-  async #runWorkflow(request: WorkflowRequest, token: string, cache: StreamCaches, stream: AbortController) {
+  async #runWorkflow(
+    request: WorkflowRequest,
+    encodedPast: readonly Uint8Array[] | undefined,
+    token: string,
+    cache: StreamCaches,
+    stream: AbortController,
+  ) {
     const instanceId = request.instanceId;
     cache.history.noteDispatch(instanceId, token);
     let past: HistoryEvent[];
     try {
+      if (encodedPast !== undefined) request.pastEvents = decodePast(request, encodedPast, cache.executions);
       past = await this.#resolveHistory(request, cache.history);
     } catch (error) {
       // There is no per-item NACK: reconnecting makes the sidecar hand the turn out again, with full history.
@@ -557,4 +561,24 @@ function endSpan(span: Span | undefined, result: WorkflowResult): void {
     span.setStatus({ code: SpanStatusCode.ERROR, message: completion.value.failureDetails?.errorMessage ?? "failed" });
   }
   span.end();
+}
+
+/**
+ * A work item's past events, decoded. When a live execution has processed the start of this history (the usual case
+ * from the second turn on), its events are reused and only the rest is decoded.
+ */
+function decodePast(
+  request: WorkflowRequest,
+  encoded: readonly Uint8Array[],
+  executions: ExecutionCache,
+): HistoryEvent[] {
+  const decode = (index: number) => fromBinary(HistoryEventSchema, encoded[index] as Uint8Array);
+  // A delta over the sidecar's cached history is not a whole history: it cannot start with what an execution saw.
+  const known =
+    request.cachedHistory === undefined
+      ? executions.processedEvents(request.instanceId, encoded.length, decode)
+      : undefined;
+  const past = known ?? [];
+  for (let i = past.length; i < encoded.length; i++) past.push(decode(i));
+  return past;
 }
