@@ -1,8 +1,9 @@
 // Diagnostic, not part of `pnpm bench`: CPU per unary gRPC call (Hello) against durabletask-go, client side and
-// sidecar side, for the three ways a Node worker can talk to the sidecar:
-//   connect-es      @dt/proto/transport, what @dt/worker and @dt/client use
+// sidecar side, for three ways a Node worker can talk to the sidecar:
+//   @dt/proto       a connect-es client on @dt/proto/transport (our own HTTP/2 framing), what @dt/worker and
+//                   @dt/client use
 //   grpc-js         @grpc/grpc-js + google-protobuf, what @dapr/durabletask-js uses
-//   raw http2       node:http2 with one session and hand-written gRPC framing (the floor)
+//   node:http2      node:http2 with one session and hand-written gRPC framing (node's floor)
 // Every work item costs the worker one such call (CompleteActivityTask / CompleteWorkflowTask), so this is the
 // per-work-item transport overhead that the end-to-end benchmark's CPU-ms/workflow contains.
 // Run: `node e2e/bench/unary-rpc.ts` after `pnpm build`. Knobs: BENCH_RPC_CALLS (20000), BENCH_RPC_CONCURRENCY (32).
@@ -47,7 +48,7 @@ async function measure(name: string, call: () => Promise<unknown>): Promise<void
 
 try {
   const connect = createSidecarClient({ address: sidecar.address });
-  await measure("connect-es", () => connect.hello({}));
+  await measure("@dt/proto", () => connect.hello({}));
 
   // durabletask-js's own generated stub, grpc-js and google-protobuf, resolved from where that package sees them.
   const require = createRequire(import.meta.url);
@@ -69,7 +70,7 @@ try {
   const session = http2.connect(`http://${sidecar.address}`);
   const emptyMessage = Buffer.from([0, 0, 0, 0, 0]); // uncompressed, length 0
   await measure(
-    "raw http2",
+    "node:http2",
     () =>
       new Promise<void>((resolve, reject) => {
         const req = session.request({
