@@ -247,6 +247,17 @@ describeScenarios(
       expect((state.serializedOutput ?? "").length).toBeGreaterThan(100 * 1024);
     });
 
+    it.concurrent("round-trips 1 MiB payloads: a 3 MiB work item spans several HTTP/2 stream windows", async ({
+      expect,
+    }) => {
+      const text = Array.from({ length: 1024 * 1024 }, (_, i) => "abcdefghijklmnopqrstuvwxyz"[(i * 7) % 26]).join("");
+      const id = await fx.client.scheduleNewOrchestration(largePayload, { input: text, instanceId: uniqueId("huge") });
+      const state = await fx.client.waitForOrchestrationCompletion(id, { timeout: 60 });
+      expect(state.status).toBe("COMPLETED");
+      expect(state.input).toBe(text);
+      expect(state.output).toBe(`${text.length}:${text.toUpperCase()}`);
+    });
+
     it.concurrent.for([
       ["0", 0],
       ["false", false],
