@@ -23,9 +23,9 @@ const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
 
-export const NO_ERROR = 0;
+const NO_ERROR = 0;
 export const PROTOCOL_ERROR = 1;
-export const FLOW_CONTROL_ERROR = 3;
+const FLOW_CONTROL_ERROR = 3;
 export const FRAME_SIZE_ERROR = 6;
 export const REFUSED_STREAM = 7;
 export const CANCEL = 8;
@@ -52,6 +52,7 @@ const NO_H2 = "the server did not negotiate HTTP/2 (ALPN h2)";
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 0x7fffffff;
+const MAX_STREAM_ID = 0x7fffffff;
 /** Our receive window per stream: the most a paused stream buffers. */
 const STREAM_WINDOW = 1 << 20;
 /** Our receive window for the connection; replenished as frames arrive, so one paused stream never stalls others. */
@@ -75,7 +76,7 @@ export class H2Error extends Error {
   }
 }
 
-export function errorName(code: number): string {
+function errorName(code: number): string {
   return ERROR_NAMES[code] ?? `0x${code.toString(16)}`;
 }
 
@@ -208,7 +209,7 @@ export class H2Connection {
 
   /** False once the connection is closing or closed: new requests belong on a new connection. */
   get usable(): boolean {
-    return !this.#draining && !this.#closed && this.#nextId <= MAX_WINDOW;
+    return !this.#draining && !this.#closed && this.#nextId <= MAX_STREAM_ID;
   }
 
   /**
