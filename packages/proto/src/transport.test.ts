@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
@@ -35,7 +36,7 @@ describe("parseSidecarAddress", () => {
 });
 
 // A real HTTP/2 gRPC server on loopback: proves the transport speaks gRPC, not just that options are passed.
-const servers: http2.Http2Server[] = [];
+const servers: (http2.Http2Server | http.Server)[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
 });
@@ -61,7 +62,7 @@ function routes(seen: Seen) {
     });
 }
 
-async function listen(server: http2.Http2Server | http2.Http2SecureServer): Promise<number> {
+async function listen(server: http2.Http2Server | http2.Http2SecureServer | http.Server): Promise<number> {
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return (server.address() as AddressInfo).port;
@@ -206,6 +207,16 @@ describe("unary retries and the API token", () => {
 });
 
 describe("connection loss", () => {
+  it("names an HTTP/1.1 server (a wrong port) in an UNAVAILABLE error", async () => {
+    const server = http.createServer((_req, res) => res.end("hello"));
+    const port = await listen(server);
+    const err = await createSidecarClient({ address: `127.0.0.1:${port}` })
+      .hello({})
+      .catch((e: unknown) => e);
+    expect(ConnectError.from(err).code).toBe(Code.Unavailable);
+    expect(ConnectError.from(err).rawMessage).toMatch(/HTTP\/1\.x .*is this the sidecar's gRPC port\?/);
+  });
+
   it("sends a request the server refused unprocessed (REFUSED_STREAM) once more", async () => {
     const server = http2.createServer();
     let streams = 0;

@@ -635,6 +635,17 @@ describe("H2Connection against a scripted server", () => {
     expect((await rec.closed)?.message).toMatch(/handler bug/);
   });
 
+  it("names an HTTP/1.1 answer (a wrong port) instead of reading it as frames", async () => {
+    const { conn, peer } = await connect();
+    const { rec } = call(conn);
+    peer.socket.write("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    const error = await rec.closed;
+    expect(error?.code).toBe(PROTOCOL_ERROR);
+    expect(error?.message).toBe(
+      'the server answered in HTTP/1.x ("HTTP/1.1 400 Bad Request"), not HTTP/2: is this the sidecar\'s gRPC port?',
+    );
+  });
+
   it("closes the stream once when nothing listens", async () => {
     const server = net.createServer();
     const port = await listen(server);

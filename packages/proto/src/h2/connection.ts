@@ -370,6 +370,14 @@ export class H2Connection {
     let buffer = this.#rest === undefined ? chunk : Buffer.concat([this.#rest, chunk]);
     let offset = 0;
     try {
+      // A common mistake: the address of an HTTP/1.1 port (Dapr's 3500, a proxy) instead of the sidecar's gRPC port.
+      if (!this.#sawSettings && buffer.length >= 5 && buffer.toString("latin1", 0, 5) === "HTTP/") {
+        const status = buffer.toString("latin1", 0, Math.min(buffer.length, 64)).split("\r\n")[0];
+        throw new H2Error(
+          `the server answered in HTTP/1.x ("${status}"), not HTTP/2: is this the sidecar's gRPC port?`,
+          PROTOCOL_ERROR,
+        );
+      }
       while (buffer.length - offset >= 9) {
         const length =
           ((buffer[offset] as number) << 16) | ((buffer[offset + 1] as number) << 8) | (buffer[offset + 2] as number);
