@@ -110,6 +110,28 @@ describe("createSidecarClient", () => {
     expect((await client.getInstance({ instanceId: "nope" })).exists).toBe(false);
   });
 
+  it("names a plaintext server reached with TLS", async () => {
+    const port = await listen(http2.createServer());
+    const err = await createSidecarClient({ address: `127.0.0.1:${port}`, tls: true })
+      .hello({})
+      .catch((e: unknown) => e);
+    expect(ConnectError.from(err).rawMessage).toMatch(/^the server does not speak TLS here: use a plaintext address/);
+  });
+
+  it("names a TLS server reached in plaintext", async () => {
+    const tlsServer = http2.createSecureServer({
+      key: fixture("localhost.key.pem"),
+      cert: fixture("localhost.cert.pem"),
+    });
+    const port = await listen(tlsServer);
+    const err = await createSidecarClient({ address: `127.0.0.1:${port}` })
+      .hello({})
+      .catch((e: unknown) => e);
+    expect(ConnectError.from(err).rawMessage).toMatch(
+      /before the server spoke HTTP\/2: does it need TLS \(grpcs:\/\/\)/,
+    );
+  });
+
   it("fails a TLS call whose certificate is not trusted", async () => {
     const seen: Seen = { headers: [] };
     const tlsServer = http2.createSecureServer(

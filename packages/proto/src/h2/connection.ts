@@ -185,9 +185,21 @@ export class H2Connection {
       // A server without h2 may refuse the handshake itself rather than negotiate no protocol.
       if (/no application protocol/i.test(error.message))
         this.destroy(new H2Error(`${NO_H2}: ${error.message}`, PROTOCOL_ERROR, false, { cause: error }));
-      else this.destroy(error);
+      else if (/wrong version number/i.test(error.message)) {
+        const hint = "the server does not speak TLS here: use a plaintext address (host:port, grpc://) or its TLS port";
+        this.destroy(new H2Error(`${hint} (${error.message.trim()})`, PROTOCOL_ERROR, false, { cause: error }));
+      } else this.destroy(error);
     });
-    socket.on("close", () => this.destroy(new H2Error("the connection closed", NO_ERROR)));
+    socket.on("close", () =>
+      this.destroy(
+        new H2Error(
+          this.#sawSettings
+            ? "the connection closed"
+            : "the connection closed before the server spoke HTTP/2: does it need TLS (grpcs://), or is this not its gRPC port?",
+          NO_ERROR,
+        ),
+      ),
+    );
     const settings = Buffer.allocUnsafe(9 + 12 + 9 + 4);
     frameHeader(settings, 0, 12, SETTINGS, 0, 0);
     settings.writeUInt16BE(0x2, 9); // ENABLE_PUSH
