@@ -333,14 +333,15 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
   ): AsyncGenerator<T> {
     const queue: T[] = [];
     let wake: (() => void) | undefined;
-    const { done, stream } = call(path, request, signal, timeoutMs, header, (bytes) => {
+    // The call's stream, not a copy of it: a transparent retry replaces it.
+    const state = call(path, request, signal, timeoutMs, header, (bytes) => {
       queue.push(decode(bytes));
-      if (queue.length >= 16) stream?.pause();
+      if (queue.length >= 16) state.stream?.pause();
       wake?.();
     });
     let finished = false;
     let failure: unknown;
-    done.then(
+    state.done.then(
       () => {
         finished = true;
         wake?.();
@@ -356,7 +357,7 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
         for (;;) {
           if (queue.length > 0) {
             const next = queue.shift() as T;
-            if (queue.length < 4) stream?.resume();
+            if (queue.length < 4) state.stream?.resume();
             yield next;
             continue;
           }
@@ -370,7 +371,7 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
           wake = undefined;
         }
       } finally {
-        if (!finished) stream?.cancel();
+        if (!finished) state.stream?.cancel();
       }
     }
     return messages();

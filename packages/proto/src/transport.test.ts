@@ -2,12 +2,17 @@ import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { GetInstanceResponseSchema, TaskHubSidecarService, WorkItemSchema } from "./index.js";
-import { connectionFromEnv, createSidecarClient, parseSidecarAddress } from "./transport.js";
+import {
+  GetInstanceResponseSchema,
+  GetWorkItemsRequestSchema,
+  TaskHubSidecarService,
+  WorkItemSchema,
+} from "./index.js";
+import { connectionFromEnv, createSidecarClient, createSidecarTransport, parseSidecarAddress } from "./transport.js";
 
 describe("parseSidecarAddress", () => {
   it.each([
@@ -229,6 +234,36 @@ describe("unary retries and the API token", () => {
 });
 
 describe("connection loss", () => {
+  it("a work-item stream sent once more after REFUSED_STREAM is the one the reader cancels", async () => {
+    const server = http2.createServer();
+    let streams = 0;
+    let cancelled!: () => void;
+    const cancelledOnServer = new Promise<void>((resolve) => {
+      cancelled = resolve;
+    });
+    server.on("stream", (stream) => {
+      stream.on("error", () => {}); // node reports resets as stream errors
+      if (++streams === 1) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      stream.respond({ ":status": 200, "content-type": "application/grpc" });
+      const item = toBinary(WorkItemSchema, create(WorkItemSchema, { completionToken: "t" }));
+      const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, item.length]), item]);
+      const timer = setInterval(() => stream.write(framed), 5);
+      stream.on("close", () => {
+        clearInterval(timer);
+        cancelled();
+      });
+    });
+    const port = await listen(server);
+    const transport = createSidecarTransport({ address: `127.0.0.1:${port}` });
+    const request = create(GetWorkItemsRequestSchema);
+    for await (const bytes of transport.streamBytes(TaskHubSidecarService.method.getWorkItems, undefined, request)) {
+      expect(fromBinary(WorkItemSchema, bytes).completionToken).toBe("t");
+      break; // the reader stops: the stream it reads is cancelled
+    }
+    await cancelledOnServer;
+    expect(streams).toBe(2);
+  });
+
   it("names an HTTP/1.1 server (a wrong port) in an UNAVAILABLE error", async () => {
     const server = http.createServer((_req, res) => res.end("hello"));
     const port = await listen(server);
