@@ -19,9 +19,9 @@ export interface ShallowWorkItem {
 export function decodeWorkItemShallow(bytes: Uint8Array): ShallowWorkItem {
   const outer = splitField(bytes, WORK_ITEM_WORKFLOW_REQUEST);
   const item = fromBinary(WorkItemSchema, outer.rest);
-  // Absent, or sent along with another request kind (the oneof's last member wins): the plain decoder decides.
-  if (outer.values.length === 0 || item.request.case !== undefined)
-    return { item: fromBinary(WorkItemSchema, bytes), pastEvents: undefined };
+  if (outer.values.length === 0) return { item, pastEvents: undefined }; // `rest` was the whole message
+  // Sent along with another request kind (the oneof's last member wins): the plain decoder decides.
+  if (item.request.case !== undefined) return { item: fromBinary(WorkItemSchema, bytes), pastEvents: undefined };
   // Repeated occurrences of a message field merge, which for encoded messages is concatenation.
   const inner = splitField(join(outer.values), WORKFLOW_REQUEST_PAST_EVENTS);
   item.request = { case: "workflowRequest", value: fromBinary(WorkflowRequestSchema, inner.rest) };
