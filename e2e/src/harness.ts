@@ -1,6 +1,6 @@
 // Sidecar harness for every e2e suite: start a target on a free loopback port, wait until it answers,
-// stop it, and print its logs when a test fails. Targets: "go" (durabletask-go, a child process stopped by PID) and
-// "embedded" (@dt/sidecar in this process). Fault suites also kill a sidecar (SIGKILL, or dropping every connection
+// stop it, and print its logs when a test fails. Targets: "go" (durabletask-go, a child process stopped by PID),
+// "embedded" (@dt/sidecar in this process) and "dapr" (daprd with placement and scheduler, see dapr.ts). Fault suites also kill a sidecar (SIGKILL, or dropping every connection
 // in-process) and restart it on the same port and store; interop suites run Python peer scripts as child processes.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
@@ -11,9 +11,10 @@ import { fileURLToPath } from "node:url";
 import { createSidecarClient, createSidecarTransport } from "@dt/proto/transport";
 import { MemoryStore, type Sidecar, SqliteStore, type Store, startSidecar as startEmbedded } from "@dt/sidecar";
 import { afterAll, afterEach, beforeAll, describe, it } from "vitest";
+import { type Daprd, daprUnavailableReason, restartDaprd, startDaprd } from "./dapr.js";
 
-export type E2ETarget = "go" | "embedded";
-const KNOWN_TARGETS: readonly E2ETarget[] = ["go", "embedded"];
+export type E2ETarget = "go" | "embedded" | "dapr";
+const KNOWN_TARGETS: readonly E2ETarget[] = ["go", "embedded", "dapr"];
 
 export interface RunningSidecar {
   readonly target: E2ETarget;
@@ -85,6 +86,8 @@ export function unavailableReason(target: E2ETarget): string | undefined {
         : undefined;
     case "embedded":
       return undefined;
+    case "dapr":
+      return daprUnavailableReason(existsSync);
   }
 }
 
@@ -159,6 +162,7 @@ export async function startSidecar(target: E2ETarget, options: SidecarOptions = 
   const reason = unavailableReason(target);
   if (reason !== undefined) throw new Error(`Cannot start the ${target} sidecar: ${reason}.`);
   if (target === "embedded") return startEmbeddedSidecar(options);
+  if (target === "dapr") return startDaprSidecar(options, readyTimeoutMs);
   // A free port can be taken between probe and bind; a second attempt gets a new one. A fixed port (a restart in
   // place) is retried as it is, a little later, in case the previous process still holds it.
   for (let attempt = 1; ; attempt++) {
@@ -196,6 +200,8 @@ export async function restartSidecar(
       store,
     );
   }
+  const daprd = daprds.get(previous);
+  if (daprd !== undefined) return wrapDaprd(await restartDaprd(daprd));
   return startSidecar(previous.target, {
     ...options,
     port: previous.port,
@@ -251,6 +257,37 @@ async function startEmbeddedSidecar(options: SidecarOptions, previousStore?: Sto
     kill: () => started.kill().then(closeStore),
   };
   if (options.db === undefined) embeddedStores.set(running, store);
+  return running;
+}
+
+// --- the dapr target ----------------------------------------------------------------------------------------------
+
+/** The daprd behind each dapr-target sidecar, so a restart reuses its app id, ports and state store. */
+const daprds = new WeakMap<RunningSidecar, Daprd>();
+
+async function startDaprSidecar(options: SidecarOptions, readyTimeoutMs: number): Promise<RunningSidecar> {
+  const daprd = await startDaprd(
+    {
+      ...(options.port === undefined ? {} : { grpcPort: options.port }),
+      ...(options.db === undefined ? {} : { db: options.db }),
+    },
+    Math.max(readyTimeoutMs, 60_000),
+  );
+  return wrapDaprd(daprd);
+}
+
+function wrapDaprd(daprd: Daprd): RunningSidecar {
+  const running: RunningSidecar = {
+    target: "dapr",
+    address: `127.0.0.1:${daprd.grpcPort}`,
+    port: daprd.grpcPort,
+    db: daprd.db,
+    pid: daprd.process.pid,
+    logs: daprd.process.logs,
+    stop: () => daprd.process.stop(),
+    kill: () => daprd.process.kill(),
+  };
+  daprds.set(running, daprd);
   return running;
 }
 
@@ -432,6 +469,23 @@ export function describeTargets(
     if (!declareUnavailable(name, target, requirements, () => body(target))) {
       describe(`${name} [${target}]`, () => body(target));
     }
+  }
+}
+
+/**
+ * Declares `body` for one target only (a suite about that sidecar, e.g. daprd's scale-out), with the same skipping
+ * rules as `describeTargets`; when DT_E2E_TARGET does not select it, the suite is reported as skipped with that reason.
+ */
+export function describeTarget(
+  target: E2ETarget,
+  name: string,
+  body: () => void,
+  requirements: TargetRequirements = {},
+): void {
+  if (!selectedTargets().includes(target)) {
+    describe.skipIf(true)(`${name} [${target}] — skipped: DT_E2E_TARGET does not select ${target}`, body);
+  } else if (!declareUnavailable(name, target, requirements, body)) {
+    describe(`${name} [${target}]`, body);
   }
 }
 

@@ -289,10 +289,20 @@ export class TaskHubGrpcClient {
           if (aborted(options.signal)) throw options.signal?.reason;
           const remaining = deadline === undefined ? undefined : deadline - Date.now();
           if (remaining !== undefined && remaining <= 0) throw timeout(what, instanceId, timeoutMs);
-          const callOptions = {
-            ...(remaining === undefined ? {} : { timeoutMs: remaining }),
-            ...(options.signal === undefined ? {} : { signal: options.signal }),
-          };
+          // daprd holds a wait on an unknown instance until its deadline (durabletask-go answers NOT_FOUND at
+          // once); an existence check beside the first poll makes both fail fast, without delaying a known one.
+          const missing = new AbortController();
+          const signal =
+            options.signal === undefined ? missing.signal : AbortSignal.any([options.signal, missing.signal]);
+          const callOptions = { ...(remaining === undefined ? {} : { timeoutMs: remaining }), signal };
+          if (attempt === 0) {
+            this.#sidecar.getInstance({ instanceId, getInputsAndOutputs: false }, { signal }).then(
+              (res) => {
+                if (!res.exists) missing.abort();
+              },
+              () => {}, // the poll itself reports a broken connection
+            );
+          }
           try {
             const res =
               what === "start"
@@ -302,6 +312,7 @@ export class TaskHubGrpcClient {
               throw new ConnectError("no such instance exists", Code.NotFound);
             return toWorkflowState(res.workflowState, this.#converter);
           } catch (error) {
+            if (missing.signal.aborted) throw new ConnectError("no such instance exists", Code.NotFound);
             const code = ConnectError.from(error).code;
             if (aborted(options.signal)) throw options.signal?.reason;
             // A sidecar may reset the long poll (CANCEL) as the deadline hits, before our own deadline fires.

@@ -16,7 +16,17 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
-import { H2Connection, type H2Error, type H2Stream, type StreamHandler } from "./h2/connection.js";
+import {
+  CANCEL,
+  ENHANCE_YOUR_CALM,
+  H2Connection,
+  type H2Error,
+  type H2Stream,
+  H2StreamReset,
+  INADEQUATE_SECURITY,
+  REFUSED_STREAM,
+  type StreamHandler,
+} from "./h2/connection.js";
 import { encodeHeaders } from "./h2/hpack.js";
 
 export interface Http2TransportOptions {
@@ -74,6 +84,8 @@ const HTTP_TO_CODE: Record<number, Code> = {
 class Call implements StreamHandler {
   stream: H2Stream | undefined;
   status: number | undefined; // 0 is OK; connect's Code has no member for it
+  /** When the call's own deadline passes (epoch ms), if it has one. */
+  deadlineAt: number | undefined;
   message = "";
   buffered: Buffer | undefined;
   settled = false;
@@ -166,11 +178,35 @@ class Call implements StreamHandler {
       this.resent = true;
       return this.send(this);
     }
-    // A stream that broke without a gRPC status may be retried: the connection or the server gave up on it.
-    if (error !== undefined && this.status === undefined)
-      this.finish(new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
-    else this.finish();
+    if (error === undefined || this.status !== undefined) return this.finish();
+    // A stream the server reset is mapped as gRPC's HTTP/2 spec (and grpc-js) do: CANCEL is the server giving up on
+    // the call, which is DEADLINE_EXCEEDED once the call's own deadline has passed (daprd resets a long poll as the
+    // deadline it was sent runs out, a moment before our timer fires).
+    if (error instanceof H2StreamReset) {
+      const code = resetCode(error.code, this.deadlineAt, Date.now());
+      return this.finish(new ConnectError(error.message, code, undefined, undefined, error));
+    }
+    // A connection that broke under the stream may be retried: the server or the network gave up on it.
+    this.finish(new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
   }
+}
+
+/** gRPC's mapping of RST_STREAM error codes to status codes (doc/PROTOCOL-HTTP2.md, "Errors"). */
+const RESET_TO_CODE: Partial<Record<number, Code>> = {
+  [REFUSED_STREAM]: Code.Unavailable,
+  [CANCEL]: Code.Canceled,
+  [ENHANCE_YOUR_CALM]: Code.ResourceExhausted,
+  [INADEQUATE_SECURITY]: Code.PermissionDenied,
+};
+/** Our deadline timer may run a little after the server's reset is read; a reset this close to it is the deadline. */
+const DEADLINE_SLACK_MS = 50;
+
+/** The status of a call whose stream the server reset with HTTP/2 error `h2Code` at `now` (epoch ms). */
+export function resetCode(h2Code: number, deadlineAt: number | undefined, now: number): Code {
+  if (h2Code === CANCEL && deadlineAt !== undefined && now >= deadlineAt - DEADLINE_SLACK_MS) {
+    return Code.DeadlineExceeded;
+  }
+  return RESET_TO_CODE[h2Code] ?? Code.Internal;
 }
 
 /** Connection-specific headers are malformed in HTTP/2 (RFC 9113 §8.2.2); a server would reset the call. */
@@ -259,6 +295,7 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
       signal.addEventListener("abort", state.onAbort, { once: true });
     }
     if (timeoutMs !== undefined) {
+      state.deadlineAt = Date.now() + timeoutMs;
       state.timer = setTimeout(
         () => state.fail(new ConnectError(`the operation timed out after ${timeoutMs} ms`, Code.DeadlineExceeded)),
         timeoutMs,

@@ -6,6 +6,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { resetCode } from "./grpc-http2.js";
 import {
   GetInstanceResponseSchema,
   GetWorkItemsRequestSchema,
@@ -74,6 +75,26 @@ async function listen(server: http2.Http2Server | http2.Http2SecureServer | http
 }
 
 const fixture = (name: string) => readFileSync(new URL(`./testdata/${name}`, import.meta.url), "utf8");
+
+describe("resetCode", () => {
+  const CANCEL = http2.constants.NGHTTP2_CANCEL;
+  it("reads CANCEL at or past the call's deadline as DEADLINE_EXCEEDED (daprd ending a long poll)", () => {
+    expect(resetCode(CANCEL, 10_000, 10_000)).toBe(Code.DeadlineExceeded);
+    expect(resetCode(CANCEL, 10_000, 12_000)).toBe(Code.DeadlineExceeded);
+    expect(resetCode(CANCEL, 10_000, 9_990)).toBe(Code.DeadlineExceeded); // our timer has not run yet
+  });
+  it("reads CANCEL well before the deadline, or without one, as CANCELED", () => {
+    expect(resetCode(CANCEL, 10_000, 5_000)).toBe(Code.Canceled);
+    expect(resetCode(CANCEL, undefined, 5_000)).toBe(Code.Canceled);
+  });
+  it("maps the other codes as gRPC's HTTP/2 spec does", () => {
+    expect(resetCode(http2.constants.NGHTTP2_REFUSED_STREAM, undefined, 0)).toBe(Code.Unavailable);
+    expect(resetCode(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, undefined, 0)).toBe(Code.ResourceExhausted);
+    expect(resetCode(http2.constants.NGHTTP2_INADEQUATE_SECURITY, undefined, 0)).toBe(Code.PermissionDenied);
+    expect(resetCode(http2.constants.NGHTTP2_NO_ERROR, undefined, 0)).toBe(Code.Internal);
+    expect(resetCode(http2.constants.NGHTTP2_PROTOCOL_ERROR, undefined, 0)).toBe(Code.Internal);
+  });
+});
 
 describe("createSidecarClient", () => {
   it("calls a plaintext HTTP/2 sidecar and sends metadata on every call", async () => {
@@ -290,6 +311,23 @@ describe("connection loss", () => {
     const client = createSidecarClient({ address: `127.0.0.1:${port}` });
     await client.hello({});
     expect(streams).toBe(2);
+  });
+
+  it.each([
+    ["CANCEL", http2.constants.NGHTTP2_CANCEL, Code.Canceled],
+    ["ENHANCE_YOUR_CALM", http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, Code.ResourceExhausted],
+    ["INTERNAL_ERROR", http2.constants.NGHTTP2_INTERNAL_ERROR, Code.Internal],
+  ])("maps a stream the server resets with %s as gRPC does", async (_name, rstCode, expected) => {
+    const server = http2.createServer();
+    server.on("stream", (stream) => {
+      stream.on("error", () => {});
+      stream.close(rstCode);
+    });
+    const port = await listen(server);
+    const client = createSidecarClient({ address: `127.0.0.1:${port}` });
+    const err = ConnectError.from(await client.hello({}, { timeoutMs: 10_000 }).catch((e: unknown) => e));
+    expect(err.code).toBe(expected);
+    expect(err.message).toMatch(/stream closed with error code/);
   });
 
   it("reports a connection dropped mid-call as UNAVAILABLE, so it is retryable", async () => {

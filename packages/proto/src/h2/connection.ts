@@ -30,6 +30,8 @@ export const FRAME_SIZE_ERROR = 6;
 export const REFUSED_STREAM = 7;
 export const CANCEL = 8;
 export const COMPRESSION_ERROR = 9;
+export const ENHANCE_YOUR_CALM = 11;
+export const INADEQUATE_SECURITY = 12;
 
 const ERROR_NAMES = [
   "NO_ERROR",
@@ -73,6 +75,14 @@ export class H2Error extends Error {
   ) {
     super(message, options);
     this.name = "H2Error";
+  }
+}
+
+/** The server (or peer) reset one stream with RST_STREAM; `code` is its HTTP/2 error code. */
+export class H2StreamReset extends H2Error {
+  constructor(code: number) {
+    super(`stream closed with error code ${errorName(code)}`, code, code === REFUSED_STREAM);
+    this.name = "H2StreamReset";
   }
 }
 
@@ -461,10 +471,7 @@ export class H2Connection {
         const stream = this.#streams.get(id);
         if (stream === undefined) return;
         const code = payload.readUInt32BE(0);
-        return this.#close(
-          stream,
-          new H2Error(`stream closed with error code ${errorName(code)}`, code, code === REFUSED_STREAM),
-        );
+        return this.#close(stream, new H2StreamReset(code));
       }
       case SETTINGS:
         return this.#settings(flags, id, payload);
