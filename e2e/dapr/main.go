@@ -3,7 +3,8 @@
 //
 // Why our own main: Dapr's cmd/daprd registers components only under the `stablecomponents`/`allcomponents` build
 // tags, which compile every cloud SDK. This main registers just the state stores the tests use (in-memory, sqlite,
-// redis). Placement and scheduler run without their healthz HTTP servers, which in 1.18.3 listen on every interface
+// redis), and no name resolver: workflows reach other apps through actors and placement, not service invocation
+// (daprd logs once that it found no mdns resolver). Placement and scheduler run without their healthz HTTP servers, which in 1.18.3 listen on every interface
 // whatever --healthz-listen-address says; readiness is read from their gRPC ports instead, so all of it stays on
 // loopback.
 package main

@@ -1,7 +1,7 @@
 // Child workflows: fan-out, explicit and default instance ids, failures.
 import { defineActivity, defineWorkflow, TaskFailedError, whenAll } from "@dt/core";
 import { it } from "vitest";
-import { describeScenarios, Recorder, uniqueId } from "../fixture.js";
+import { describeScenarios, Recorder, statusOf, uniqueId } from "../fixture.js";
 
 const stepRuns = new Recorder();
 const step = defineActivity("children-step", (_ctx, input: { rootId: string; child: number; step: number }) => {
@@ -81,7 +81,8 @@ describeScenarios(
       expect(child?.status).toBe("COMPLETED");
       expect(child?.name).toBe("children-whoAmI");
       expect(child?.input).toBe("explicit");
-      expect(child?.parentInstanceId).toBe(id);
+      // daprd 1.18.3's GetInstance has no parentInstanceId (the child's own context has it, see its output).
+      expect(child?.parentInstanceId).toBe(fx.sidecar.target === "dapr" ? undefined : id);
     });
 
     it.concurrent("gives a child the default id <parent>:<4-hex action id>", async ({ expect }) => {
@@ -107,7 +108,12 @@ describeScenarios(
         causeType: "TypeError",
         causeMessage: "bad input",
       });
-      const child = await fx.client.getOrchestrationState(`${id}-failing`);
+      // daprd 1.18.3 can answer the parent's completion while GetInstance still shows the failed child as PENDING
+      // (observed once in a few runs): there it is read until it settles.
+      const child =
+        fx.sidecar.target === "dapr"
+          ? await statusOf(fx.client, `${id}-failing`, "FAILED")
+          : await fx.client.getOrchestrationState(`${id}-failing`);
       expect(child?.status).toBe("FAILED");
       expect(child?.failureDetails?.errorType).toBe("TypeError");
     });
