@@ -1,8 +1,9 @@
-// End-to-end benchmark: workflows/s and worker CPU-ms per workflow on durabletask-go, for @dt/worker and
-// @dapr/durabletask-js running the same workloads in the same run. Run with `pnpm bench` (builds first; Node runs
-// this file by stripping types and imports our packages from their built dist).
+// End-to-end benchmark: workflows/s and worker CPU-ms per workflow on durabletask-go or daprd (BENCH_E2E_SIDECAR=go|dapr),
+// for @dt/worker and @dapr/durabletask-js running the same workloads in the same run. Run with `pnpm bench` (builds
+// first and runs both sidecars; Node runs this file by stripping types and imports our packages from their built dist).
 //
-// Per SDK and workload: a fresh durabletask-go (in-memory sqlite), the SDK's worker in a child process, a few warm-up
+// Per SDK and workload: a fresh sidecar (durabletask-go with in-memory sqlite, or a daprd with a sqlite actor state
+// store on the e2e harness's placement and scheduler), the SDK's worker in a child process, a few warm-up
 // workflows, then the measured batch. The batch is scheduled from this process with @dt/client (the same client for
 // both SDKs, so only the worker differs). The worker's CPU time is process.cpuUsage() read by the child itself, from
 // just before the batch is scheduled until every instance has been seen terminal. Every output is checked.
@@ -13,6 +14,7 @@ import { cpus, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { TaskHubGrpcClient } from "@dt/client";
+import { DAPR_VERSION } from "../src/dapr.ts";
 import { startSidecar } from "../src/harness.ts";
 import { CHAIN_LENGTH, type Command, type Report } from "./protocol.ts";
 
@@ -27,7 +29,14 @@ const WORKLOADS = process.env["BENCH_E2E_WORKLOADS"]?.split(",");
 const CPU_PROF_DIR =
   process.env["BENCH_E2E_CPU_PROF"] === undefined ? undefined : resolve(process.env["BENCH_E2E_CPU_PROF"]);
 const BATCH_TIMEOUT_MS = 300_000;
-const SIDECAR_VERSION = "durabletask-go v0.14.0";
+const SIDECAR = sidecarTarget(process.env["BENCH_E2E_SIDECAR"] ?? "go");
+const SIDECAR_VERSION =
+  SIDECAR === "go" ? "durabletask-go v0.14.0 (in-memory sqlite)" : `daprd ${DAPR_VERSION} (sqlite actor state store)`;
+
+function sidecarTarget(name: string): "go" | "dapr" {
+  if (name !== "go" && name !== "dapr") throw new Error(`BENCH_E2E_SIDECAR must be go or dapr, not "${name}"`);
+  return name;
+}
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Workloads and SDKs
@@ -212,7 +221,7 @@ interface Sample {
 }
 
 async function measure(sdk: Sdk, workload: Workload, run: number): Promise<Sample> {
-  const sidecar = await startSidecar("go");
+  const sidecar = await startSidecar(SIDECAR);
   const profile =
     CPU_PROF_DIR === undefined
       ? undefined
@@ -264,7 +273,7 @@ const fmt = (x: number | undefined, digits: number) => (x === undefined ? "n/a" 
 
 const cpu = cpus();
 console.log(
-  `\nEnd-to-end benchmark — ${SIDECAR_VERSION} (in-memory sqlite), Node ${process.version}, ` +
+  `\nEnd-to-end benchmark — ${SIDECAR_VERSION}, Node ${process.version}, ` +
     `${cpu[0]?.model ?? "unknown CPU"} (${cpu.length} cores), ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
     `Linux ${release()}; ${RUNS} run(s) per SDK and workload, median shown\n`,
 );

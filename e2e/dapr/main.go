@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"go.opencensus.io/stats/view"
 
@@ -48,6 +49,9 @@ func main() {
 		os.Exit(2)
 	}
 	args := os.Args[2:]
+	if os.Getenv("DAPRDEV_EXIT_WITH_PARENT") == "1" {
+		exitWithParent()
+	}
 	var err error
 	switch os.Args[1] {
 	case "daprd":
@@ -64,6 +68,20 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// exitWithParent ends the process when the process that started it has gone (it is re-parented), so a test run that
+// is killed never leaves a daprd, placement or scheduler behind.
+func exitWithParent() {
+	parent := os.Getppid()
+	go func() {
+		for range time.Tick(500 * time.Millisecond) {
+			if os.Getppid() != parent {
+				log.Warnf("parent process %d is gone; exiting", parent)
+				os.Exit(3)
+			}
+		}
+	}()
 }
 
 func runDaprd(args []string) error {

@@ -428,7 +428,10 @@ describeSidecars("dapr facade: the @dapr/dapr API written with generator workflo
     const c = need(client);
     const unknown = id("unknown");
     expect(await c.getWorkflowState(unknown, true)).toBeUndefined();
-    expect(await c.waitForWorkflowStart(unknown, true, 5)).toBeUndefined();
+    // At once on every sidecar (daprd holds such a wait to its deadline; the client checks existence beside it): a
+    // wait for the full 120 s would outlast the test's own timeout.
+    expect(await c.waitForWorkflowStart(unknown, true, 120)).toBeUndefined();
+    expect(await c.waitForWorkflowCompletion(unknown, true, 120)).toBeUndefined();
     const instanceId = await c.scheduleNewWorkflow(waiter, undefined, id("duplicate"));
     await expect(c.scheduleNewWorkflow(waiter, undefined, instanceId)).rejects.toBeInstanceOf(
       WorkflowAlreadyExistsError,

@@ -1,13 +1,15 @@
 // The "dapr" e2e target: a real daprd (Dapr v1.18.3) with its placement and scheduler, all from one binary that
 // e2e/dapr/provision.sh builds from the Go module proxy (`daprdev daprd|placement|scheduler`). Everything binds
-// 127.0.0.1 on free ports and is stopped by PID. One control plane (placement + scheduler) serves every daprd of a
-// test file; each daprd gets its own app id, so their workflows (actor types) and jobs never meet, and keeps its actor
-// state in its own sqlite file, so a daprd killed and restarted on the same ports finds its instances again.
+// 127.0.0.1 on free ports and is stopped by PID (and ends itself when the process that started it is gone). One
+// control plane (placement + scheduler) serves every daprd of a test run (vitest's global setup, dapr-setup.ts, starts
+// it) or of a process (the benchmark); each daprd gets its own app id, so their workflows (actor types) and jobs never
+// meet. Its actor state is in memory, or in a sqlite file when the test names one (a daprd killed and restarted on the
+// same ports then finds its instances again), or in a Redis that several daprds share.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ChildHandle, freeLoopbackPort, spawnLogged } from "./harness.js";
+import { type ChildHandle, freeLoopbackPort, spawnLogged } from "./harness.ts";
 
 /** The Dapr release the target runs; e2e/dapr/go.mod pins the same. */
 export const DAPR_VERSION = "v1.18.3";
@@ -27,18 +29,24 @@ export function daprUnavailableReason(exists: (path: string) => boolean): string
   return exists(binary) ? undefined : `no daprd build at ${binary} (run \`${PROVISION}\`, or set DT_DAPRDEV)`;
 }
 
-/** Placement and scheduler, shared by the daprds of one test process. */
+/** Placement and scheduler, shared by the daprds of a test run. */
 export interface DaprControlPlane {
   readonly placementAddress: string;
   readonly schedulerAddress: string;
+}
+
+/** A control plane this process started. */
+export interface RunningControlPlane extends DaprControlPlane {
   logs(): string;
+  stop(): Promise<void>;
 }
 
-interface RunningControlPlane extends DaprControlPlane {
-  readonly children: readonly ChildHandle[];
-}
+/** Where vitest's global setup publishes its control plane to the test processes. */
+export const CONTROL_PLANE_ENV = { placement: "DT_DAPR_PLACEMENT_ADDRESS", scheduler: "DT_DAPR_SCHEDULER_ADDRESS" };
+/** Every daprdev this harness starts ends itself when the process that started it is gone (e2e/dapr/main.go). */
+const DAPRDEV_ENV = { ...process.env, DAPRDEV_EXIT_WITH_PARENT: "1" };
 
-let controlPlane: Promise<RunningControlPlane> | undefined;
+let controlPlane: Promise<DaprControlPlane> | undefined;
 const scratchDirs: string[] = [];
 process.once("exit", () => {
   for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
@@ -50,8 +58,14 @@ function scratchDir(prefix: string): string {
   return dir;
 }
 
-/** The test process's placement and scheduler, started on first use (they end with the process). */
+/**
+ * The run's placement and scheduler: those named by DT_DAPR_PLACEMENT_ADDRESS and DT_DAPR_SCHEDULER_ADDRESS (set by
+ * the global setup), else this process's own, started on first use (they end with the process).
+ */
 export function daprControlPlane(): Promise<DaprControlPlane> {
+  const placementAddress = process.env[CONTROL_PLANE_ENV.placement];
+  const schedulerAddress = process.env[CONTROL_PLANE_ENV.scheduler];
+  if (placementAddress && schedulerAddress) return Promise.resolve({ placementAddress, schedulerAddress });
   controlPlane ??= startControlPlane().catch((error: unknown) => {
     controlPlane = undefined;
     throw error;
@@ -59,21 +73,28 @@ export function daprControlPlane(): Promise<DaprControlPlane> {
   return controlPlane;
 }
 
-async function startControlPlane(): Promise<RunningControlPlane> {
+/** Starts placement and scheduler on free loopback ports; resolves once both listen. */
+export async function startControlPlane(): Promise<RunningControlPlane> {
   const binary = locateDaprdev();
   const dir = scratchDir("dt-dapr-cp-");
-  const [placementPort, raftPort, schedulerPort, etcdClientPort, etcdPeerPort] = await freePorts(5);
+  const [placementPort, raftPort, schedulerPort, etcdClientPort, etcdPeerPort] = (await freePorts(5)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const common = ["--log-level", "warn", "--enable-metrics=false"];
-  const placement = spawnLogged(binary, [
+  const spawn = (args: string[]) =>
+    spawnLogged(binary, [...args.slice(0, 1), ...common, ...args.slice(1)], { env: DAPRDEV_ENV });
+  const placement = spawn([
     "placement",
-    ...common,
     "--listen-address=127.0.0.1",
     `--port=${placementPort}`,
     `--initial-cluster=dapr-placement-0=127.0.0.1:${raftPort}`,
   ]);
-  const scheduler = spawnLogged(binary, [
+  const scheduler = spawn([
     "scheduler",
-    ...common,
     "--listen-address=127.0.0.1",
     `--port=${schedulerPort}`,
     `--etcd-data-dir=${join(dir, "etcd")}`,
@@ -86,9 +107,12 @@ async function startControlPlane(): Promise<RunningControlPlane> {
   const running: RunningControlPlane = {
     placementAddress: `127.0.0.1:${placementPort}`,
     schedulerAddress: `127.0.0.1:${schedulerPort}`,
-    children,
     logs: () =>
       `--- placement (pid ${placement.pid}) ---\n${placement.logs()}\n--- scheduler (pid ${scheduler.pid}) ---\n${scheduler.logs()}`,
+    stop: async () => {
+      await Promise.all(children.map((child) => child.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
   try {
     await Promise.all([waitForPort(placementPort, placement, 30_000), waitForPort(schedulerPort, scheduler, 60_000)]);
@@ -108,7 +132,11 @@ export interface DaprdOptions {
   readonly httpPort?: number;
   /** The internal gRPC port (daprd to daprd); default: a free one. */
   readonly internalPort?: number;
-  /** The sqlite file of the actor state store (created when missing); default: a fresh file. */
+  /**
+   * The sqlite file of the actor state store (created when missing); default: the in-memory store. (Dapr's sqlite
+   * store answers SQLITE_BUSY under a few hundred concurrent workflow starts on 2 cores: tests that need no restart
+   * use memory.)
+   */
   readonly db?: string;
   /** Use this Redis (`127.0.0.1:<port>`) as the actor state store instead of sqlite (replicas share it). */
   readonly redisAddress?: string;
@@ -141,7 +169,7 @@ export async function startDaprd(options: DaprdOptions = {}, readyTimeoutMs = 60
     options.httpPort ?? (await freeLoopbackPort()),
     options.internalPort ?? (await freeLoopbackPort()),
   ];
-  const db = options.redisAddress === undefined ? (options.db ?? join(dir, "actors.sqlite")) : undefined;
+  const db = options.redisAddress === undefined ? options.db : undefined;
   const resources = join(dir, "resources");
   mkdirSync(resources);
   writeFileSync(join(resources, "statestore.yaml"), stateStoreComponent(db, options.redisAddress));
@@ -165,7 +193,7 @@ export async function startDaprd(options: DaprdOptions = {}, readyTimeoutMs = 60
     ],
     {
       env: {
-        ...process.env,
+        ...DAPRDEV_ENV,
         // The address daprd registers with placement: actor calls between daprds stay on loopback.
         DAPR_HOST_IP: "127.0.0.1",
         ...(options.apiToken === undefined ? {} : { DAPR_API_TOKEN: options.apiToken }),
@@ -196,20 +224,25 @@ export async function restartDaprd(previous: Daprd): Promise<Daprd> {
 }
 
 function stateStoreComponent(db: string | undefined, redisAddress: string | undefined): string {
-  const metadata =
-    redisAddress === undefined
-      ? [
-          ["connectionString", `file:${db}`],
-          ["busyTimeout", "5s"],
-        ]
-      : [["redisHost", redisAddress]];
+  const [type, metadata] =
+    redisAddress !== undefined
+      ? ["redis", [["redisHost", redisAddress]]]
+      : db !== undefined
+        ? [
+            "sqlite",
+            [
+              ["connectionString", `file:${db}`],
+              ["busyTimeout", "30s"],
+            ],
+          ]
+        : ["in-memory", []];
   return [
     "apiVersion: dapr.io/v1alpha1",
     "kind: Component",
     "metadata:",
     "  name: actorstore",
     "spec:",
-    `  type: state.${redisAddress === undefined ? "sqlite" : "redis"}`,
+    `  type: state.${type}`,
     "  version: v1",
     "  metadata:",
     ...[...metadata, ["actorStateStore", "true"]].flatMap(([name, value]) => [

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { createSidecarClient, createSidecarTransport } from "@dt/proto/transport";
 import { MemoryStore, type Sidecar, SqliteStore, type Store, startSidecar as startEmbedded } from "@dt/sidecar";
 import { afterAll, afterEach, beforeAll, describe, it } from "vitest";
-import { type Daprd, daprUnavailableReason, restartDaprd, startDaprd } from "./dapr.js";
+import { type Daprd, daprUnavailableReason, restartDaprd, startDaprd } from "./dapr.ts";
 
 export type E2ETarget = "go" | "embedded" | "dapr";
 const KNOWN_TARGETS: readonly E2ETarget[] = ["go", "embedded", "dapr"];

@@ -1,6 +1,9 @@
 // Management through the client: unknown instances, duplicate ids, purge, listing, history, scheduled starts, rerun
 // and tags. Where durabletask-go's sqlite backend and Dapr differ (the embedded sidecar follows Dapr), each target
 // asserts its own documented behaviour.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { TaskHubGrpcClient } from "@dt/client";
 import {
   defineActivity,
@@ -189,11 +192,21 @@ describeScenarios(
     it.concurrent("list paging: durabletask-go returns everything at once; daprd and the embedded sidecar page", async ({
       expect,
     }) => {
+      // daprd lists through its actor state store (KeysLike), so paging is only as stable as the store: the in-memory
+      // store repeats (and can skip) ids across pages. On daprd this test uses a SQLite store of its own.
+      const dir = fx.sidecar.target === "dapr" ? await mkdtemp(join(tmpdir(), "dt-paging-")) : undefined;
+      const own = dir === undefined ? undefined : await startSidecar("dapr", { db: join(dir, "actors.sqlite") });
+      const sidecar = own ?? fx.sidecar;
+      const worker =
+        own === undefined ? undefined : new TaskHubGrpcWorker({ address: own.address, useEnvironment: false });
+      const client =
+        own === undefined ? fx.client : new TaskHubGrpcClient({ address: own.address, useEnvironment: false });
+      await worker?.addWorkflow(answer).start();
       const prefix = uniqueId("paging");
       const ids = await Promise.all(
-        [0, 1, 2, 3, 4].map((i) => fx.client.scheduleNewOrchestration(answer, { instanceId: `${prefix}-${i}` })),
+        [0, 1, 2, 3, 4].map((i) => client.scheduleNewOrchestration(answer, { instanceId: `${prefix}-${i}` })),
       );
-      const transport = createSidecarTransport({ address: fx.sidecar.address, defaultTimeoutMs: 10_000 });
+      const transport = createSidecarTransport({ address: sidecar.address, defaultTimeoutMs: 10_000 });
       const raw = createSidecarClient(transport);
       try {
         const pages: string[][] = [];
@@ -216,11 +229,17 @@ describeScenarios(
           expect(pages.every((page) => page.length <= 2)).toBe(true);
           expect(pages.slice(0, -1).every((page) => page.length === 2)).toBe(true);
           // The embedded sidecar pages in instance id order, so concurrent creations never make a page repeat or skip
-          // an id. daprd 1.18.3 pages in an order of its own (observed: neither id nor creation order).
+          // an id. daprd 1.18.3 pages in its store's order (SQLite: neither id nor creation order).
           if (fx.sidecar.target === "embedded") expect(all).toEqual([...all].sort());
         }
       } finally {
         transport.close();
+        if (own !== undefined) {
+          client.close();
+          await worker?.stop({ timeoutMs: 2_000 });
+          await own.stop();
+        }
+        if (dir !== undefined) await rm(dir, { recursive: true, force: true });
       }
     });
 

@@ -614,6 +614,18 @@ describe("management calls", () => {
     ]);
   });
 
+  it("listInstanceIds yields an id a later page repeats only once (daprd with an unordered actor store)", async () => {
+    const pages: Record<string, { instanceIds: string[]; continuationToken?: string }> = {
+      "": { instanceIds: ["a", "b"], continuationToken: "p2" },
+      p2: { instanceIds: ["b", "c"], continuationToken: "p3" },
+      p3: { instanceIds: ["a", "d"] },
+    };
+    const s = await sidecar({ listInstanceIDs: (req) => pages[req.continuationToken ?? ""] ?? { instanceIds: [] } });
+    const ids: string[] = [];
+    for await (const instanceId of clientFor(s).listInstanceIds({ pageSize: 2 })) ids.push(instanceId);
+    expect(ids).toEqual(["a", "b", "c", "d"]);
+  });
+
   it("listInstanceIds starts from a given token, stops on an empty token, and fetches pages lazily", async () => {
     const s = await sidecar({
       listInstanceIDs: (req) =>

@@ -217,9 +217,13 @@ export class TaskHubGrpcClient {
     });
   }
 
-  /** Every instance id, fetched a page at a time as you iterate. */
+  /**
+   * Every instance id, fetched a page at a time as you iterate, each once. (daprd pages through its actor state
+   * store, and with some stores, e.g. the in-memory one, an id can come back on a later page; it is not repeated.)
+   */
   async *listInstanceIds(options: { pageSize?: number; continuationToken?: string } = {}): AsyncGenerator<string> {
     let token = options.continuationToken;
+    const seen = new Set<string>();
     do {
       const page = await this.#call("list_workflows", {}, () =>
         this.#sidecar.listInstanceIDs({
@@ -227,7 +231,11 @@ export class TaskHubGrpcClient {
           ...(token === undefined ? {} : { continuationToken: token }),
         }),
       );
-      yield* page.instanceIds;
+      for (const id of page.instanceIds) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        yield id;
+      }
       token = page.continuationToken || undefined;
     } while (token !== undefined);
   }

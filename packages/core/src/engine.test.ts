@@ -68,3 +68,39 @@ describe("engine request checks", () => {
     ).toThrow(expect.objectContaining({ code: "HISTORY_UNAVAILABLE" }));
   });
 });
+
+describe("sidecar limits", () => {
+  const sender = defineWorkflow("sender", (ctx: WorkflowContext) => {
+    ctx.sendEvent("other", "ping", { n: 1 });
+    return "sent";
+  });
+  const catching = defineWorkflow("catching", (ctx: WorkflowContext) => {
+    try {
+      ctx.sendEvent("other", "ping");
+      return "sent";
+    } catch (error) {
+      return (error as { code?: string }).code;
+    }
+  });
+  const reg = registry({ sender, catching });
+
+  it("sendEvent throws UnsupportedBySidecarError where the sidecar cannot deliver it: the workflow fails at the call", () => {
+    const limits = { sendEvent: "daprd 1.18.3 does not deliver events between workflows" };
+    const done = onlyCompletion(run(reg, [], started("sender"), { sidecarLimits: limits }));
+    expect(done.workflowStatus).toBe(OrchestrationStatus.FAILED);
+    expect(done.failureDetails?.errorType).toBe("UnsupportedBySidecarError");
+    expect(done.failureDetails?.errorMessage).toBe(
+      "sendEvent('ping') is not supported here: daprd 1.18.3 does not deliver events between workflows. " +
+        "Raise the event from a client or an activity instead.",
+    );
+    expect(done.failureDetails?.stackTrace).toMatch(/engine\.test\.ts:\d+/);
+    // Caught like any error, with its stable code.
+    expect(onlyCompletion(run(reg, [], started("catching"), { sidecarLimits: limits })).result).toBe(
+      '"UNSUPPORTED_BY_SIDECAR"',
+    );
+  });
+
+  it("without limits, sendEvent is an action as before", () => {
+    expect(kinds(run(reg, [], started("sender")))).toEqual(["sendEvent", "completeWorkflow"]);
+  });
+});

@@ -19,8 +19,16 @@ export interface WorkflowRequest {
   readonly cachedHistory?: { readonly eventCount: number } | undefined;
 }
 
+/** What the sidecar a worker is connected to cannot do: each set operation's calls throw UnsupportedBySidecarError. */
+export interface SidecarLimits {
+  /** Why `ctx.sendEvent` cannot work there (e.g. "daprd 1.18.3 does not deliver events between workflows"). */
+  readonly sendEvent?: string;
+}
+
 export interface ExecuteOptions {
   readonly converter?: DataConverter;
+  /** Operations the connected sidecar cannot carry out (the worker finds out when it connects). */
+  readonly sidecarLimits?: SidecarLimits;
   readonly logger?: Logger;
   /** Called with the workflow's context right before its code starts (e.g. to bind a sandbox scope to it). */
   readonly onWorkflowStart?: (ctx: WorkflowContext) => void;
@@ -138,6 +146,7 @@ function runtimeOptions(registry: Registry, options: ExecuteOptions): RuntimeOpt
     converter: options.converter ?? jsonConverter,
     logger: options.logger ?? silentLogger,
     ...(options.onWorkflowStart === undefined ? {} : { onWorkflowStart: options.onWorkflowStart }),
+    ...(options.sidecarLimits === undefined ? {} : { sidecarLimits: options.sidecarLimits }),
   };
 }
 

@@ -22,7 +22,8 @@ export type ErrorCode =
   | "ASYNC_WORKFLOW_ERROR"
   | "FOREIGN_AWAIT"
   | "WORKFLOW_VALIDATION_FAILED"
-  | "SANDBOX_VIOLATION";
+  | "SANDBOX_VIOLATION"
+  | "UNSUPPORTED_BY_SIDECAR";
 
 /** Base of every error this SDK throws on purpose. */
 export class DurableTaskError extends Error {
@@ -236,6 +237,19 @@ export class WorkflowAlreadyExistsError extends DurableTaskError {
       options,
     );
     this.instanceId = instanceId;
+  }
+}
+
+/**
+ * A workflow called something the sidecar it runs on cannot carry out (e.g. `sendEvent` on daprd 1.18, which would
+ * fail the turn inside daprd and retry it forever). Thrown at the call, so the workflow fails with this error and the
+ * stack names the line.
+ */
+export class UnsupportedBySidecarError extends DurableTaskError {
+  readonly operation: string;
+  constructor(operation: string, reason: string) {
+    super("UNSUPPORTED_BY_SIDECAR", `${operation} is not supported here: ${reason}`);
+    this.operation = operation;
   }
 }
 

@@ -30,6 +30,7 @@ export {
   type ExecuteOptions,
   executeWorkflow,
   executeWorkflowAsync,
+  type SidecarLimits,
   type WorkflowRequest,
   type WorkflowResult,
 } from "./engine.js";
@@ -50,6 +51,7 @@ export {
   SidecarError,
   TaskFailedError,
   TimeoutError,
+  UnsupportedBySidecarError,
   WorkflowAlreadyExistsError,
   WorkflowNotFoundError,
   WorkflowNotRegisteredError,

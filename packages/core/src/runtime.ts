@@ -28,6 +28,7 @@ import {
 } from "./converter.js";
 import type { ActivityDefinition, WorkflowDefinition } from "./definitions.js";
 import { type Duration, durationMs } from "./duration.js";
+import type { SidecarLimits } from "./engine.js";
 import {
   type DurableTaskError,
   failureDetailsFromProto,
@@ -36,6 +37,7 @@ import {
   NonDeterminismError,
   type SerializationError,
   TaskFailedError,
+  UnsupportedBySidecarError,
   WorkflowNotRegisteredError,
   WorkflowTimeoutError,
 } from "./errors.js";
@@ -94,6 +96,7 @@ export interface RuntimeOptions {
   /** Set when an async driver runs the turn: workflows may return a Promise (async functions, @dt/aio). */
   readonly async?: boolean;
   readonly onWorkflowStart?: (ctx: WorkflowContext) => void;
+  readonly sidecarLimits?: SidecarLimits;
 }
 
 export class RuntimeContext implements WorkflowContext {
@@ -337,6 +340,13 @@ export class RuntimeContext implements WorkflowContext {
   }
 
   sendEvent(instanceId: string, name: string, data?: unknown): void {
+    const unsupported = this.#options.sidecarLimits?.sendEvent;
+    if (unsupported !== undefined) {
+      throw new UnsupportedBySidecarError(
+        `sendEvent('${name}')`,
+        `${unsupported}. Raise the event from a client or an activity instead.`,
+      );
+    }
     const encoded = this.#encodeArgument(data, `the data of event '${name}'`);
     this.#addAction({
       type: "sendEvent",

@@ -14,7 +14,7 @@ import {
 } from "@dt/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { activityItem, FakeSidecar, workflowItem } from "./testing/fake-sidecar.js";
-import { TaskHubGrpcWorker, type WorkerOptions } from "./worker.js";
+import { daprdLimits, TaskHubGrpcWorker, type WorkerOptions } from "./worker.js";
 
 // --- fixtures -------------------------------------------------------------------------------------------------------
 
@@ -871,5 +871,18 @@ describe("graceful stop", () => {
     await worker[Symbol.asyncDispose]();
     await sidecar.waitFor(() => sidecar.streams[0]?.state === "closed-by-client", "the stream to close");
     expect(worker.isReady).toBe(false);
+  });
+});
+
+describe("daprdLimits", () => {
+  it("holds daprd up to 1.18 (and builds without a version) to what 1.18.3 was seen to do: no sendEvent", () => {
+    for (const version of ["1.18.3", "v1.18.0", "1.15.2", "edge", ""]) {
+      expect(daprdLimits(version)?.sendEvent).toMatch(/does not deliver events between workflows/);
+    }
+    expect(daprdLimits("1.18.3")?.sendEvent).toBe("daprd 1.18.3 does not deliver events between workflows");
+  });
+  it("assumes nothing of later releases", () => {
+    expect(daprdLimits("1.19.0")).toBeUndefined();
+    expect(daprdLimits("2.0.0")).toBeUndefined();
   });
 });

@@ -13,6 +13,7 @@ import {
   parseTraceParent,
   Registry,
   SidecarError,
+  type SidecarLimits,
   silentLogger,
   toFailureDetails,
   type WorkflowDefinition,
@@ -39,6 +40,7 @@ import {
   connectionFromEnv,
   createSidecarClient,
   createSidecarTransport,
+  identifySidecar,
   type SidecarClient,
   type SidecarConnectionOptions,
   type SidecarTransport,
@@ -82,6 +84,8 @@ type WorkItemKind = "workflowRequest" | "activityRequest";
 interface StreamCaches {
   readonly history: HistoryCache;
   readonly executions: ExecutionCache;
+  /** What the sidecar at the other end cannot do, learned when the stream opened. */
+  limits: SidecarLimits | undefined;
 }
 const tracer = trace.getTracer("@dt/worker");
 
@@ -252,10 +256,12 @@ export class TaskHubGrpcWorker {
       const cache: StreamCaches = {
         history: new HistoryCache(this.#options.historyCacheSize ?? 1000),
         executions: new ExecutionCache(this.#options.workflowCacheSize ?? 1000),
+        limits: undefined,
       };
       let keepalive: NodeJS.Timeout | undefined;
       try {
         await this.#sidecar.hello({}, { signal: stream.signal, timeoutMs: 10_000 });
+        cache.limits = await this.#sidecarLimits(stream.signal);
         // Read bytes straight from the transport: connect's client wraps every streamed message in extra async
         // machinery, and a workflow's past events are decoded only where the live execution has not seen them.
         const request = create(GetWorkItemsRequestSchema, {
@@ -362,6 +368,7 @@ export class TaskHubGrpcWorker {
           converter: this.#converter,
           logger: this.#logger,
           cache: cache.executions,
+          ...(cache.limits === undefined ? {} : { sidecarLimits: cache.limits }),
         });
       } catch (error) {
         result = failedTurn(error);
@@ -377,6 +384,22 @@ export class TaskHubGrpcWorker {
     });
     endSpan(span, result);
     await this.#completeWorkflow(response);
+  }
+
+  /** What the connected sidecar cannot do: daprd is asked its version (Dapr's GetMetadata); others can do everything. */
+  async #sidecarLimits(signal: AbortSignal): Promise<SidecarLimits | undefined> {
+    try {
+      const sidecar = await identifySidecar(this.#transport, { signal, timeoutMs: 10_000 });
+      if (sidecar.kind !== "daprd") return undefined;
+      const limits = daprdLimits(sidecar.runtimeVersion);
+      if (limits !== undefined) this.#logger.info("connected to daprd", { version: sidecar.runtimeVersion, limits });
+      return limits;
+    } catch (error) {
+      this.#logger.warn("could not ask the sidecar what it is; assuming it supports every operation", {
+        error: String(error),
+      });
+      return undefined;
+    }
   }
 
   async #resolveHistory(request: WorkflowRequest, cache: HistoryCache): Promise<HistoryEvent[]> {
@@ -581,4 +604,16 @@ function decodePast(
   const past = known ?? [];
   for (let i = past.length; i < encoded.length; i++) past.push(decode(i));
   return past;
+}
+
+/**
+ * What a daprd of `version` cannot do. Observed on 1.18.3: a SendEvent action fails the turn inside daprd ("don't know
+ * how to process outbound message") and daprd retries it every second, forever. No release is known to deliver it
+ * yet, so every daprd up to 1.18 (and a build without a version) is held to that.
+ */
+export function daprdLimits(version: string): SidecarLimits | undefined {
+  const match = /^v?(\d+)\.(\d+)/.exec(version);
+  const known = match !== null && (Number(match[1]) > 1 || (Number(match[1]) === 1 && Number(match[2]) > 18));
+  if (known) return undefined;
+  return { sendEvent: `daprd ${version || "(unknown version)"} does not deliver events between workflows` };
 }
