@@ -34,7 +34,7 @@ start=$SECONDS
 echo "building daprd, placement and scheduler of Dapr $version (cold: several minutes)" >&2
 (
   cd "$here"
-  GOPROXY="file://$goproxy_dir,$(go env GOPROXY)" GOFLAGS=-mod=readonly \
+  GOPROXY="file://$goproxy_dir,$(go env GOPROXY)" GOFLAGS="-mod=readonly -buildvcs=false" \
     go build -trimpath -ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=${version#v}" -o "$binary.tmp" .
 )
 mv "$binary.tmp" "$binary"

@@ -443,6 +443,30 @@ describe("waiting", () => {
     expect(calls).toBe(3);
   });
 
+  it("rides out daprd's answers while a workflow actor moves between replicas, but not other UNKNOWN errors", async () => {
+    let calls = 0;
+    const s = await sidecar({
+      waitForInstanceCompletion: (req) => {
+        calls++;
+        if (calls === 1) {
+          throw new ConnectError(
+            "failed to create actor: actor type dapr.internal.default.orders.workflow not registered",
+            Code.Unknown,
+          );
+        }
+        if (calls === 2) throw new ConnectError("did not find address for actor 'x'", Code.Unknown);
+        if (req.instanceId === "broken") throw new ConnectError("something else", Code.Unknown);
+        return found(wireState({ instanceId: req.instanceId, workflowStatus: OrchestrationStatus.COMPLETED }));
+      },
+    });
+    const state = await clientFor(s).waitForOrchestrationCompletion("moving", { timeout: 30 });
+    expect(state.status).toBe("COMPLETED");
+    expect(calls).toBe(3);
+    await expect(clientFor(s).waitForOrchestrationCompletion("broken", { timeout: 30 })).rejects.toMatchObject({
+      code: "SIDECAR_ERROR",
+    });
+  });
+
   it("keeps waiting across a sidecar restart", async () => {
     let release: (() => void) | undefined;
     const s = await sidecar({

@@ -328,7 +328,7 @@ export class TaskHubGrpcClient {
             if (code === Code.DeadlineExceeded || (code === Code.Canceled && pastDeadline)) {
               throw timeout(what, instanceId, timeoutMs);
             }
-            if (code !== Code.Unavailable && code !== Code.Canceled) throw error;
+            if (code !== Code.Unavailable && code !== Code.Canceled && !rebalancing(error)) throw error;
             const pause = Math.min(2000, 50 * 2 ** attempt);
             await delay(pause, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(
               () => {},
@@ -369,6 +369,16 @@ export class TaskHubGrpcClient {
   #encode(value: unknown, what: string): string | undefined {
     return encodePayloadOrThrow(this.#converter, value, what);
   }
+}
+
+/**
+ * daprd answers a call for a workflow whose actor is moving between replicas (a replica died, placement has not caught
+ * up) with UNKNOWN "failed to create actor: actor type … not registered" or "did not find address for actor". A long
+ * poll rides that out like a broken connection; it ends when placement hands the actor to a live replica.
+ */
+function rebalancing(error: unknown): boolean {
+  const ce = ConnectError.from(error);
+  return ce.code === Code.Unknown && /actor type \S+ not registered|did not find address for actor/.test(ce.rawMessage);
 }
 
 function aborted(signal: AbortSignal | undefined): boolean {
