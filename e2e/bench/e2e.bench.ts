@@ -2,7 +2,7 @@
 // for @dt/worker and @dapr/durabletask-js running the same workloads in the same run. Run with `pnpm bench` (builds
 // first and runs both sidecars; Node runs this file by stripping types and imports our packages from their built dist).
 //
-// Per SDK and workload: a fresh sidecar (durabletask-go with in-memory sqlite, or a daprd with a sqlite actor state
+// Per SDK and workload: a fresh sidecar (durabletask-go with in-memory sqlite, or a daprd with an in-memory actor state
 // store on the e2e harness's placement and scheduler), the SDK's worker in a child process, a few warm-up
 // workflows, then the measured batch. The batch is scheduled from this process with @dt/client (the same client for
 // both SDKs, so only the worker differs). The worker's CPU time is process.cpuUsage() read by the child itself, from
@@ -31,7 +31,9 @@ const CPU_PROF_DIR =
 const BATCH_TIMEOUT_MS = 300_000;
 const SIDECAR = sidecarTarget(process.env["BENCH_E2E_SIDECAR"] ?? "go");
 const SIDECAR_VERSION =
-  SIDECAR === "go" ? "durabletask-go v0.14.0 (in-memory sqlite)" : `daprd ${DAPR_VERSION} (sqlite actor state store)`;
+  SIDECAR === "go"
+    ? "durabletask-go v0.14.0 (in-memory sqlite)"
+    : `daprd ${DAPR_VERSION} (in-memory actor state store)`;
 
 function sidecarTarget(name: string): "go" | "dapr" {
   if (name !== "go" && name !== "dapr") throw new Error(`BENCH_E2E_SIDECAR must be go or dapr, not "${name}"`);
