@@ -191,7 +191,11 @@ class Call implements StreamHandler {
   }
 }
 
-/** gRPC's mapping of RST_STREAM error codes to status codes (doc/PROTOCOL-HTTP2.md, "Errors"). */
+/**
+ * RST_STREAM codes with a status of their own, as gRPC maps them (doc/PROTOCOL-HTTP2.md, "Errors"). Every other code
+ * (NO_ERROR, INTERNAL_ERROR, …) is read as UNAVAILABLE: a server going down resets its streams that way (node:http2
+ * sends NO_ERROR), and a long poll must be able to retry it.
+ */
 const RESET_TO_CODE: Partial<Record<number, Code>> = {
   [REFUSED_STREAM]: Code.Unavailable,
   [CANCEL]: Code.Canceled,
@@ -206,7 +210,7 @@ export function resetCode(h2Code: number, deadlineAt: number | undefined, now: n
   if (h2Code === CANCEL && deadlineAt !== undefined && now >= deadlineAt - DEADLINE_SLACK_MS) {
     return Code.DeadlineExceeded;
   }
-  return RESET_TO_CODE[h2Code] ?? Code.Internal;
+  return RESET_TO_CODE[h2Code] ?? Code.Unavailable;
 }
 
 /** Connection-specific headers are malformed in HTTP/2 (RFC 9113 §8.2.2); a server would reset the call. */

@@ -87,12 +87,13 @@ describe("resetCode", () => {
     expect(resetCode(CANCEL, 10_000, 5_000)).toBe(Code.Canceled);
     expect(resetCode(CANCEL, undefined, 5_000)).toBe(Code.Canceled);
   });
-  it("maps the other codes as gRPC's HTTP/2 spec does", () => {
+  it("maps the codes gRPC gives a status of their own, and reads the rest as UNAVAILABLE", () => {
     expect(resetCode(http2.constants.NGHTTP2_REFUSED_STREAM, undefined, 0)).toBe(Code.Unavailable);
     expect(resetCode(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, undefined, 0)).toBe(Code.ResourceExhausted);
     expect(resetCode(http2.constants.NGHTTP2_INADEQUATE_SECURITY, undefined, 0)).toBe(Code.PermissionDenied);
-    expect(resetCode(http2.constants.NGHTTP2_NO_ERROR, undefined, 0)).toBe(Code.Internal);
-    expect(resetCode(http2.constants.NGHTTP2_PROTOCOL_ERROR, undefined, 0)).toBe(Code.Internal);
+    // A server shutting down resets open streams with NO_ERROR (node:http2): retryable, not INTERNAL.
+    expect(resetCode(http2.constants.NGHTTP2_NO_ERROR, undefined, 0)).toBe(Code.Unavailable);
+    expect(resetCode(http2.constants.NGHTTP2_PROTOCOL_ERROR, undefined, 0)).toBe(Code.Unavailable);
   });
 });
 
@@ -316,8 +317,8 @@ describe("connection loss", () => {
   it.each([
     ["CANCEL", http2.constants.NGHTTP2_CANCEL, Code.Canceled],
     ["ENHANCE_YOUR_CALM", http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, Code.ResourceExhausted],
-    ["INTERNAL_ERROR", http2.constants.NGHTTP2_INTERNAL_ERROR, Code.Internal],
-  ])("maps a stream the server resets with %s as gRPC does", async (_name, rstCode, expected) => {
+    ["INTERNAL_ERROR", http2.constants.NGHTTP2_INTERNAL_ERROR, Code.Unavailable],
+  ])("maps a stream the server resets with %s to its status", async (_name, rstCode, expected) => {
     const server = http2.createServer();
     server.on("stream", (stream) => {
       stream.on("error", () => {});
