@@ -99,9 +99,11 @@ func runDaprd(args []string) error {
 	}
 	log.Infof("daprd %s", buildinfo.Version())
 
-	ctx := signals.Context()
 	hz := healthz.New()
-	secProvider, err := security.New(ctx, security.Options{
+	reg := registry.NewOptions().
+		WithStateStores(stateLoader.DefaultRegistry).
+		WithNameResolutions(nrLoader.DefaultRegistry)
+	secOpts := security.Options{
 		SentryAddress:           opts.SentryAddress,
 		ControlPlaneTrustDomain: opts.ControlPlaneTrustDomain,
 		ControlPlaneNamespace:   opts.ControlPlaneNamespace,
@@ -110,84 +112,70 @@ func runDaprd(args []string) error {
 		MTLSEnabled:             opts.EnableMTLS,
 		Mode:                    modes.DaprMode(opts.Mode),
 		Healthz:                 hz,
-	})
-	if err != nil {
-		return err
 	}
-	reg := registry.NewOptions().
-		WithStateStores(stateLoader.DefaultRegistry).
-		WithNameResolutions(nrLoader.DefaultRegistry)
-
-	return concurrency.NewRunnerManager(
-		secProvider.Run,
-		func(ctx context.Context) error {
-			sec, err := secProvider.Handler(ctx)
-			if err != nil {
-				return err
-			}
-			rt, err := runtime.FromConfig(ctx, &runtime.Config{
-				AppID:                         opts.AppID,
-				ActorsService:                 opts.ActorsService,
-				ActorsDisseminationTimeout:    opts.ActorsDisseminationTimeout,
-				HotReloadReconcileInterval:    opts.HotReloadReconcileInterval,
-				RemindersService:              opts.RemindersService,
-				SchedulerAddress:              opts.SchedulerAddress,
-				SchedulerStreams:              opts.SchedulerJobStreams,
-				AllowedOrigins:                opts.AllowedOrigins,
-				ResourcesPath:                 opts.ResourcesPath,
-				ControlPlaneAddress:           opts.ControlPlaneAddress,
-				AppProtocol:                   opts.AppProtocol,
-				Mode:                          opts.Mode,
-				DaprHTTPPort:                  opts.DaprHTTPPort,
-				DaprInternalGRPCPort:          opts.DaprInternalGRPCPort,
-				DaprInternalGRPCListenAddress: opts.DaprInternalGRPCListenAddress,
-				DaprAPIGRPCPort:               opts.DaprAPIGRPCPort,
-				DaprAPIListenAddresses:        opts.DaprAPIListenAddresses,
-				DaprPublicPort:                opts.DaprPublicPort,
-				DaprPublicListenAddress:       opts.DaprPublicListenAddress,
-				ApplicationPort:               opts.AppPort,
-				ProfilePort:                   opts.ProfilePort,
-				EnableProfiling:               opts.EnableProfiling,
-				AppMaxConcurrency:             opts.AppMaxConcurrency,
-				EnableMTLS:                    opts.EnableMTLS,
-				SentryAddress:                 opts.SentryAddress,
-				MaxRequestSize:                opts.MaxRequestSize,
-				ReadBufferSize:                opts.ReadBufferSize,
-				UnixDomainSocket:              opts.UnixDomainSocket,
-				DaprGracefulShutdownSeconds:   opts.DaprGracefulShutdownSeconds,
-				DaprBlockShutdownDuration:     opts.DaprBlockShutdownDuration,
-				DisableBuiltinK8sSecretStore:  opts.DisableBuiltinK8sSecretStore,
-				EnableAppHealthCheck:          opts.EnableAppHealthCheck,
-				AppHealthCheckPath:            opts.AppHealthCheckPath,
-				AppHealthProbeInterval:        opts.AppHealthProbeInterval,
-				AppHealthProbeTimeout:         opts.AppHealthProbeTimeout,
-				AppHealthThreshold:            opts.AppHealthThreshold,
-				AppChannelAddress:             opts.AppChannelAddress,
-				EnableAPILogging:              opts.EnableAPILogging,
-				Config:                        opts.Config,
-				DisableInitEndpoints:          opts.DisableInitEndpoints,
-				AppBindingOptionsTimeout:      opts.AppBindingOptionsTimeout,
-				Metrics: metrics.Options{
-					Enabled:       opts.Metrics.Enabled(),
-					Log:           log,
-					Port:          opts.Metrics.Port(),
-					Namespace:     metrics.DefaultMetricNamespace,
-					Healthz:       hz,
-					ListenAddress: opts.Metrics.ListenAddress(),
-					Meter:         view.NewMeter(),
-				},
-				AppSSL:         opts.AppSSL,
-				ComponentsPath: opts.ComponentsPath,
-				Registry:       reg,
-				Security:       sec,
-				Healthz:        hz,
-			})
-			if err != nil {
-				return err
-			}
-			return rt.Run(ctx)
-		},
-	).Run(ctx)
+	return withSecurity(secOpts, func(ctx context.Context, sec security.Handler) error {
+		rt, err := runtime.FromConfig(ctx, &runtime.Config{
+			AppID:                         opts.AppID,
+			ActorsService:                 opts.ActorsService,
+			ActorsDisseminationTimeout:    opts.ActorsDisseminationTimeout,
+			HotReloadReconcileInterval:    opts.HotReloadReconcileInterval,
+			RemindersService:              opts.RemindersService,
+			SchedulerAddress:              opts.SchedulerAddress,
+			SchedulerStreams:              opts.SchedulerJobStreams,
+			AllowedOrigins:                opts.AllowedOrigins,
+			ResourcesPath:                 opts.ResourcesPath,
+			ControlPlaneAddress:           opts.ControlPlaneAddress,
+			AppProtocol:                   opts.AppProtocol,
+			Mode:                          opts.Mode,
+			DaprHTTPPort:                  opts.DaprHTTPPort,
+			DaprInternalGRPCPort:          opts.DaprInternalGRPCPort,
+			DaprInternalGRPCListenAddress: opts.DaprInternalGRPCListenAddress,
+			DaprAPIGRPCPort:               opts.DaprAPIGRPCPort,
+			DaprAPIListenAddresses:        opts.DaprAPIListenAddresses,
+			DaprPublicPort:                opts.DaprPublicPort,
+			DaprPublicListenAddress:       opts.DaprPublicListenAddress,
+			ApplicationPort:               opts.AppPort,
+			ProfilePort:                   opts.ProfilePort,
+			EnableProfiling:               opts.EnableProfiling,
+			AppMaxConcurrency:             opts.AppMaxConcurrency,
+			EnableMTLS:                    opts.EnableMTLS,
+			SentryAddress:                 opts.SentryAddress,
+			MaxRequestSize:                opts.MaxRequestSize,
+			ReadBufferSize:                opts.ReadBufferSize,
+			UnixDomainSocket:              opts.UnixDomainSocket,
+			DaprGracefulShutdownSeconds:   opts.DaprGracefulShutdownSeconds,
+			DaprBlockShutdownDuration:     opts.DaprBlockShutdownDuration,
+			DisableBuiltinK8sSecretStore:  opts.DisableBuiltinK8sSecretStore,
+			EnableAppHealthCheck:          opts.EnableAppHealthCheck,
+			AppHealthCheckPath:            opts.AppHealthCheckPath,
+			AppHealthProbeInterval:        opts.AppHealthProbeInterval,
+			AppHealthProbeTimeout:         opts.AppHealthProbeTimeout,
+			AppHealthThreshold:            opts.AppHealthThreshold,
+			AppChannelAddress:             opts.AppChannelAddress,
+			EnableAPILogging:              opts.EnableAPILogging,
+			Config:                        opts.Config,
+			DisableInitEndpoints:          opts.DisableInitEndpoints,
+			AppBindingOptionsTimeout:      opts.AppBindingOptionsTimeout,
+			Metrics: metrics.Options{
+				Enabled:       opts.Metrics.Enabled(),
+				Log:           log,
+				Port:          opts.Metrics.Port(),
+				Namespace:     metrics.DefaultMetricNamespace,
+				Healthz:       hz,
+				ListenAddress: opts.Metrics.ListenAddress(),
+				Meter:         view.NewMeter(),
+			},
+			AppSSL:         opts.AppSSL,
+			ComponentsPath: opts.ComponentsPath,
+			Registry:       reg,
+			Security:       sec,
+			Healthz:        hz,
+		})
+		if err != nil {
+			return err
+		}
+		return rt.Run(ctx)
+	})
 }
 
 func runPlacement(args []string) error {
@@ -202,9 +190,8 @@ func runPlacement(args []string) error {
 		return err
 	}
 	log.Infof("placement %s", buildinfo.Version())
-	ctx := signals.Context()
 	hz := healthz.New()
-	secProvider, err := security.New(ctx, security.Options{
+	secOpts := security.Options{
 		SentryAddress:           opts.SentryAddress,
 		ControlPlaneTrustDomain: opts.TrustDomain,
 		ControlPlaneNamespace:   security.CurrentNamespace(),
@@ -213,36 +200,26 @@ func runPlacement(args []string) error {
 		MTLSEnabled:             opts.TLSEnabled,
 		Mode:                    modes.DaprMode(opts.Mode),
 		Healthz:                 hz,
-	})
-	if err != nil {
-		return err
 	}
-	return concurrency.NewRunnerManager(
-		secProvider.Run,
-		func(ctx context.Context) error {
-			sec, err := secProvider.Handler(ctx)
-			if err != nil {
-				return err
-			}
-			p, err := placement.New(placement.Options{
-				NodeID:                    opts.RaftID,
-				Port:                      opts.PlacementPort,
-				ListenAddress:             opts.PlacementListenAddress,
-				Security:                  sec,
-				Healthz:                   hz,
-				KeepAliveTime:             opts.KeepAliveTime,
-				KeepAliveTimeout:          opts.KeepAliveTimeout,
-				ReplicationFactor:         int64(opts.ReplicationFactor),
-				Peers:                     opts.RaftPeers,
-				DisseminateTimeout:        opts.DisseminateTimeout,
-				DisseminateCoalesceWindow: opts.DisseminateCoalesceWindow,
-			})
-			if err != nil {
-				return err
-			}
-			return p.Run(ctx)
-		},
-	).Run(ctx)
+	return withSecurity(secOpts, func(ctx context.Context, sec security.Handler) error {
+		p, err := placement.New(placement.Options{
+			NodeID:                    opts.RaftID,
+			Port:                      opts.PlacementPort,
+			ListenAddress:             opts.PlacementListenAddress,
+			Security:                  sec,
+			Healthz:                   hz,
+			KeepAliveTime:             opts.KeepAliveTime,
+			KeepAliveTimeout:          opts.KeepAliveTimeout,
+			ReplicationFactor:         int64(opts.ReplicationFactor),
+			Peers:                     opts.RaftPeers,
+			DisseminateTimeout:        opts.DisseminateTimeout,
+			DisseminateCoalesceWindow: opts.DisseminateCoalesceWindow,
+		})
+		if err != nil {
+			return err
+		}
+		return p.Run(ctx)
+	})
 }
 
 func runScheduler(args []string) error {
@@ -257,9 +234,8 @@ func runScheduler(args []string) error {
 		return err
 	}
 	log.Infof("scheduler %s", buildinfo.Version())
-	ctx := signals.Context()
 	hz := healthz.New()
-	secProvider, err := security.New(ctx, security.Options{
+	secOpts := security.Options{
 		SentryAddress:           opts.SentryAddress,
 		ControlPlaneTrustDomain: opts.TrustDomain,
 		ControlPlaneNamespace:   security.CurrentNamespace(),
@@ -269,60 +245,66 @@ func runScheduler(args []string) error {
 		Mode:                    modes.DaprMode(opts.Mode),
 		Healthz:                 hz,
 		WriteIdentityToFile:     &opts.IdentityDirectoryWrite,
-	})
-	if err != nil {
-		return err
 	}
-	return concurrency.NewRunnerManager(
-		secProvider.Run,
-		func(ctx context.Context) error {
-			sec, err := secProvider.Handler(ctx)
+	return withSecurity(secOpts, func(ctx context.Context, sec security.Handler) error {
+		// The server returns nil when it loses leadership or its etcd restarts; it is rebuilt, as upstream does.
+		for {
+			srv, err := schedulerserver.New(ctx, schedulerserver.Options{
+				Port:                           opts.Port,
+				ListenAddress:                  opts.ListenAddress,
+				OverrideBroadcastHostPort:      opts.OverrideBroadcastHostPort,
+				Mode:                           modes.DaprMode(opts.Mode),
+				Security:                       sec,
+				Healthz:                        hz,
+				KubeConfig:                     opts.KubeConfig,
+				EtcdEmbed:                      opts.EtcdEmbed,
+				EtcdDataDir:                    opts.EtcdDataDir,
+				EtcdName:                       opts.ID,
+				EtcdInitialCluster:             opts.EtcdInitialCluster,
+				EtcdClientPort:                 opts.EtcdClientPort,
+				EtcdClientListenAddress:        opts.EtcdClientListenAddress,
+				EtcdSpaceQuota:                 opts.EtcdSpaceQuota,
+				EtcdCompactionMode:             opts.EtcdCompactionMode,
+				EtcdCompactionRetention:        opts.EtcdCompactionRetention,
+				EtcdSnapshotCount:              opts.EtcdSnapshotCount,
+				EtcdMaxSnapshots:               opts.EtcdMaxSnapshots,
+				EtcdMaxWALs:                    opts.EtcdMaxWALs,
+				EtcdBackendBatchLimit:          opts.EtcdBackendBatchLimit,
+				EtcdBackendBatchInterval:       opts.EtcdBackendBatchInterval,
+				EtcdMaxTxnOps:                  opts.EtcdMaxTxnOps,
+				EtcdDefragThresholdMB:          opts.EtcdDefragThresholdMB,
+				EtcdInitialElectionTickAdvance: opts.EtcdInitialElectionTickAdvance,
+				EtcdMetrics:                    opts.EtcdMetrics,
+				EtcdClientEndpoints:            opts.EtcdClientEndpoints,
+				EtcdClientUsername:             opts.EtcdClientUsername,
+				EtcdClientPassword:             opts.EtcdClientPassword,
+				Workers:                        opts.Workers,
+			})
 			if err != nil {
 				return err
 			}
-			// The server returns nil when it loses leadership or its etcd restarts; it is rebuilt, as upstream does.
-			for {
-				srv, err := schedulerserver.New(ctx, schedulerserver.Options{
-					Port:                           opts.Port,
-					ListenAddress:                  opts.ListenAddress,
-					OverrideBroadcastHostPort:      opts.OverrideBroadcastHostPort,
-					Mode:                           modes.DaprMode(opts.Mode),
-					Security:                       sec,
-					Healthz:                        hz,
-					KubeConfig:                     opts.KubeConfig,
-					EtcdEmbed:                      opts.EtcdEmbed,
-					EtcdDataDir:                    opts.EtcdDataDir,
-					EtcdName:                       opts.ID,
-					EtcdInitialCluster:             opts.EtcdInitialCluster,
-					EtcdClientPort:                 opts.EtcdClientPort,
-					EtcdClientListenAddress:        opts.EtcdClientListenAddress,
-					EtcdSpaceQuota:                 opts.EtcdSpaceQuota,
-					EtcdCompactionMode:             opts.EtcdCompactionMode,
-					EtcdCompactionRetention:        opts.EtcdCompactionRetention,
-					EtcdSnapshotCount:              opts.EtcdSnapshotCount,
-					EtcdMaxSnapshots:               opts.EtcdMaxSnapshots,
-					EtcdMaxWALs:                    opts.EtcdMaxWALs,
-					EtcdBackendBatchLimit:          opts.EtcdBackendBatchLimit,
-					EtcdBackendBatchInterval:       opts.EtcdBackendBatchInterval,
-					EtcdMaxTxnOps:                  opts.EtcdMaxTxnOps,
-					EtcdDefragThresholdMB:          opts.EtcdDefragThresholdMB,
-					EtcdInitialElectionTickAdvance: opts.EtcdInitialElectionTickAdvance,
-					EtcdMetrics:                    opts.EtcdMetrics,
-					EtcdClientEndpoints:            opts.EtcdClientEndpoints,
-					EtcdClientUsername:             opts.EtcdClientUsername,
-					EtcdClientPassword:             opts.EtcdClientPassword,
-					Workers:                        opts.Workers,
-				})
-				if err != nil {
-					return err
-				}
-				if err := srv.Run(ctx); err != nil {
-					return err
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
+			if err := srv.Run(ctx); err != nil {
+				return err
 			}
-		},
-	).Run(ctx)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	})
+}
+
+// withSecurity runs fn beside Dapr's security provider (mTLS stays off in the tests) until SIGTERM or SIGINT.
+func withSecurity(opts security.Options, fn func(context.Context, security.Handler) error) error {
+	ctx := signals.Context()
+	provider, err := security.New(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return concurrency.NewRunnerManager(provider.Run, func(ctx context.Context) error {
+		sec, err := provider.Handler(ctx)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, sec)
+	}).Run(ctx)
 }
