@@ -243,13 +243,32 @@ describeScenarios(
       }
     });
 
-    it.concurrent("tags: dropped by durabletask-go and daprd; kept and returned by the embedded sidecar", async ({
+    it.concurrent("tags: dropped by durabletask-go and daprd (the client warns there); kept and returned by the embedded sidecar", async ({
       expect,
     }) => {
       const tags = { team: "payments", "region.eu": "west", empty: "" };
       const id = await fx.client.scheduleNewOrchestration(answer, { instanceId: uniqueId("tags"), tags });
       const state = await fx.client.waitForOrchestrationCompletion(id, { timeout: 30 });
       expect(state.output).toBe(42);
+      if (fx.sidecar.target === "dapr") {
+        // The client says so instead of losing them silently (once per client).
+        const warnings: string[] = [];
+        const log = () => {};
+        const warned = new TaskHubGrpcClient({
+          address: fx.sidecar.address,
+          useEnvironment: false,
+          logger: { debug: log, info: log, error: log, warn: (message) => warnings.push(message) },
+        });
+        try {
+          for (const n of [1, 2]) {
+            const tagged = await warned.scheduleNewOrchestration(answer, { instanceId: uniqueId(`tags-${n}`), tags });
+            await warned.waitForOrchestrationCompletion(tagged, { timeout: 30 });
+          }
+        } finally {
+          warned.close();
+        }
+        expect(warnings).toEqual([expect.stringMatching(/^daprd 1\.18\.3 drops the tags given at start/)]);
+      }
       if (fx.sidecar.target !== "embedded") {
         // daprd 1.18.3 drops StartInstance's tags: neither GetInstance nor the ExecutionStarted event has them.
         expect(state.tags).toEqual({});

@@ -20,6 +20,8 @@ import {
   connectionFromEnv,
   createSidecarClient,
   createSidecarTransport,
+  daprdUpTo118,
+  identifySidecar,
   type SidecarClient,
   type SidecarConnectionOptions,
   type SidecarTransport,
@@ -70,6 +72,8 @@ export class TaskHubGrpcClient {
   readonly #converter: DataConverter;
   readonly #logger: Logger;
   #closed = false;
+  /** Set once tags were checked against the sidecar (daprd up to 1.18 drops them): one warning per client at most. */
+  #tagsChecked = false;
 
   constructor(options: ClientOptions = {}) {
     const connection = options.useEnvironment === false ? options : connectionFromEnv(process.env, options);
@@ -92,6 +96,7 @@ export class TaskHubGrpcClient {
     const name = typeof workflow === "string" ? workflow : workflow.name;
     const instanceId = options.instanceId ?? randomUUID();
     const input = this.#encode(options.input, `the input of workflow '${name}'`);
+    if (options.tags !== undefined && Object.keys(options.tags).length > 0) this.#checkTags();
     return this.#call("create_workflow", { name, instanceId }, async (span) => {
       const parent = span.spanContext();
       const traced = parent.traceId !== "00000000000000000000000000000000";
@@ -363,6 +368,22 @@ export class TaskHubGrpcClient {
           span.end();
         }
       },
+    );
+  }
+
+  /** Warns (once) when the sidecar is a daprd that drops StartInstance tags, so they are not lost silently. */
+  #checkTags(): void {
+    if (this.#tagsChecked) return;
+    this.#tagsChecked = true;
+    identifySidecar(this.#transport, { timeoutMs: 10_000 }).then(
+      (sidecar) => {
+        if (sidecar.kind === "daprd" && daprdUpTo118(sidecar.runtimeVersion)) {
+          this.#logger.warn(
+            `daprd ${sidecar.runtimeVersion || "(unknown version)"} drops the tags given at start: neither the workflow nor getOrchestrationState will see them. Put what you need in the input instead.`,
+          );
+        }
+      },
+      () => {}, // unreachable or refused: the start call reports that itself
     );
   }
 

@@ -67,3 +67,14 @@ export async function identifySidecar(transport: Transport, options: CallOptions
     throw error;
   }
 }
+
+/**
+ * Whether a daprd of `version` belongs to the releases observed (1.18.3) or assumed (every release up to 1.18, and a
+ * build without a version) to drop StartInstance tags and to fail turns that send events between workflows.
+ */
+export function daprdUpTo118(version: string): boolean {
+  const match = /^v?(\d+)\.(\d+)/.exec(version);
+  if (match === null) return true;
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  return major < 1 || (major === 1 && minor <= 18);
+}

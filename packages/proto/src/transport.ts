@@ -5,7 +5,7 @@ import { TaskHubSidecarService } from "./gen/orchestrator_service_pb.js";
 import { type ClosableTransport, createHttp2Transport } from "./grpc-http2.js";
 
 /** The Durable Task default (durabletask-go, Dapr's `--dapr-grpc-port` in tests). */
-export { identifySidecar, type SidecarIdentity } from "./dapr-metadata.js";
+export { daprdUpTo118, identifySidecar, type SidecarIdentity } from "./dapr-metadata.js";
 
 export const DEFAULT_SIDECAR_ADDRESS = "localhost:4001";
 

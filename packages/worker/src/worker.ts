@@ -40,6 +40,7 @@ import {
   connectionFromEnv,
   createSidecarClient,
   createSidecarTransport,
+  daprdUpTo118,
   identifySidecar,
   type SidecarClient,
   type SidecarConnectionOptions,
@@ -612,8 +613,6 @@ function decodePast(
  * yet, so every daprd up to 1.18 (and a build without a version) is held to that.
  */
 export function daprdLimits(version: string): SidecarLimits | undefined {
-  const match = /^v?(\d+)\.(\d+)/.exec(version);
-  const known = match !== null && (Number(match[1]) > 1 || (Number(match[1]) === 1 && Number(match[2]) > 18));
-  if (known) return undefined;
+  if (!daprdUpTo118(version)) return undefined;
   return { sendEvent: `daprd ${version || "(unknown version)"} does not deliver events between workflows` };
 }
