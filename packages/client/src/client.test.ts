@@ -459,9 +459,16 @@ describe("waiting", () => {
         return found(wireState({ instanceId: req.instanceId, workflowStatus: OrchestrationStatus.COMPLETED }));
       },
     });
-    const state = await clientFor(s).waitForOrchestrationCompletion("moving", { timeout: 30 });
+    const warnings: string[] = [];
+    const log = () => {};
+    const client = clientFor(s, { logger: { debug: log, info: log, error: log, warn: (m) => warnings.push(m) } });
+    const state = await client.waitForOrchestrationCompletion("moving", { timeout: 30 });
     expect(state.status).toBe("COMPLETED");
     expect(calls).toBe(3);
+    // Said once per wait, not silently retried.
+    expect(warnings).toEqual([
+      expect.stringMatching(/daprd cannot reach 'moving'.*Is a worker for this app connected\?/),
+    ]);
     await expect(clientFor(s).waitForOrchestrationCompletion("broken", { timeout: 30 })).rejects.toMatchObject({
       code: "SIDECAR_ERROR",
     });

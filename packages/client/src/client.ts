@@ -298,6 +298,7 @@ export class TaskHubGrpcClient {
       { instanceId },
       async () => {
         // Long polls; a dropped connection (sidecar restart) is retried until the deadline, like the Go client.
+        let warnedMoving = false;
         for (let attempt = 0; ; attempt++) {
           if (aborted(options.signal)) throw options.signal?.reason;
           const remaining = deadline === undefined ? undefined : deadline - Date.now();
@@ -333,7 +334,15 @@ export class TaskHubGrpcClient {
             if (code === Code.DeadlineExceeded || (code === Code.Canceled && pastDeadline)) {
               throw timeout(what, instanceId, timeoutMs);
             }
-            if (code !== Code.Unavailable && code !== Code.Canceled && !rebalancing(error)) throw error;
+            const moving = rebalancing(error);
+            if (code !== Code.Unavailable && code !== Code.Canceled && !moving) throw error;
+            // Also the answer while no worker of that app is connected at all: say so once rather than wait silently.
+            if (moving && !warnedMoving) {
+              warnedMoving = true;
+              this.#logger.warn(
+                `wait_for_workflow_${what}: daprd cannot reach '${instanceId}' (${ConnectError.from(error).rawMessage}); retrying until the deadline. Is a worker for this app connected?`,
+              );
+            }
             const pause = Math.min(2000, 50 * 2 ** attempt);
             await delay(pause, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(
               () => {},
