@@ -78,15 +78,18 @@ describeTarget("dapr", "Dapr-only features", () => {
     return c;
   };
 
-  it("cross-app: an activity and a child workflow run in the app named by appId, results return to the caller", async () => {
+  /** A caller app (the caller workflow) and a callee app (what `register` adds), each with its own daprd and worker. */
+  const twoApps = async (register: (w: TaskHubGrpcWorker) => void) => {
     const suffix = randomUUID().slice(0, 8);
-    const [callerSide, calleeSide] = [
-      await daprd({ appId: `caller-${suffix}` }),
-      await daprd({ appId: `callee-${suffix}` }),
-    ];
+    const callerSide = await daprd({ appId: `caller-${suffix}` });
+    const calleeSide = await daprd({ appId: `callee-${suffix}` });
     await worker(callerSide, (w) => w.addWorkflow(caller));
-    await worker(calleeSide, (w) => w.addWorkflow(child).addActivity(double));
-    const c = client(callerSide);
+    await worker(calleeSide, register);
+    return { suffix, callerSide, calleeSide, c: client(callerSide) };
+  };
+
+  it("cross-app: an activity and a child workflow run in the app named by appId, results return to the caller", async () => {
+    const { suffix, callerSide, calleeSide, c } = await twoApps((w) => w.addWorkflow(child).addActivity(double));
     const id = await c.scheduleNewOrchestration(caller, {
       input: { target: calleeSide.appId, what: "both" },
       instanceId: `crossapp-${suffix}`,
@@ -106,14 +109,7 @@ describeTarget("dapr", "Dapr-only features", () => {
   });
 
   it("cross-app: an activity the target app does not register fails the call with a TaskFailedError", async () => {
-    const suffix = randomUUID().slice(0, 8);
-    const [callerSide, calleeSide] = [
-      await daprd({ appId: `caller-${suffix}` }),
-      await daprd({ appId: `callee-${suffix}` }),
-    ];
-    await worker(callerSide, (w) => w.addWorkflow(caller));
-    await worker(calleeSide, (w) => w.addActivity(double));
-    const c = client(callerSide);
+    const { suffix, calleeSide, c } = await twoApps((w) => w.addActivity(double));
     const id = await c.scheduleNewOrchestration(caller, {
       input: { target: calleeSide.appId, what: "missing-activity" },
       instanceId: `crossapp-missing-${suffix}`,
