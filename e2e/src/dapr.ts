@@ -6,6 +6,7 @@
 // meet. Its actor state is in memory, or in a sqlite file when the test names one (a daprd killed and restarted on the
 // same ports then finds its instances again), or in a Redis that several daprds share.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { connect } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -143,6 +144,11 @@ export interface DaprdOptions {
   /** `DAPR_API_TOKEN` for daprd: calls without this token are refused. */
   readonly apiToken?: string;
   readonly logLevel?: "debug" | "info" | "warn";
+  /**
+   * Serve the Dapr API on Unix sockets in this directory instead of TCP (`--unix-domain-socket`): daprd creates
+   * `dapr-<appId>-grpc.socket` and `dapr-<appId>-http.socket` there. Keep it short (socket paths are < 108 bytes).
+   */
+  readonly unixSocketDir?: string;
 }
 
 /** A running daprd with everything needed to start it again the same way. */
@@ -153,6 +159,8 @@ export interface Daprd {
   readonly httpPort: number;
   readonly internalPort: number;
   readonly db: string | undefined;
+  /** The gRPC API's Unix socket, when started with `unixSocketDir` (the TCP API ports are then unused). */
+  readonly grpcSocket: string | undefined;
   readonly options: DaprdOptions;
 }
 
@@ -190,6 +198,7 @@ export async function startDaprd(options: DaprdOptions = {}, readyTimeoutMs = 60
       "--enable-metrics=false",
       "--dapr-graceful-shutdown-seconds=2",
       `--log-level=${options.logLevel ?? "info"}`,
+      ...(options.unixSocketDir === undefined ? [] : [`--unix-domain-socket=${options.unixSocketDir}`]),
     ],
     {
       env: {
@@ -200,9 +209,12 @@ export async function startDaprd(options: DaprdOptions = {}, readyTimeoutMs = 60
       },
     },
   );
-  const daprd: Daprd = { process: proc, appId, grpcPort, httpPort, internalPort, db, options };
+  const socket = (api: "grpc" | "http") =>
+    options.unixSocketDir === undefined ? undefined : join(options.unixSocketDir, `dapr-${appId}-${api}.socket`);
+  const grpcSocket = socket("grpc");
+  const daprd: Daprd = { process: proc, appId, grpcPort, httpPort, internalPort, db, grpcSocket, options };
   try {
-    await waitForHealthz(httpPort, proc, readyTimeoutMs);
+    await waitForHealthz(socket("http") ?? httpPort, proc, readyTimeoutMs);
   } catch (error) {
     await proc.kill();
     throw new Error(`daprd did not become ready: ${String(error)}\n--- daprd logs ---\n${proc.logs()}`);
@@ -286,15 +298,19 @@ function waitForPort(port: number, child: ChildHandle, timeoutMs: number): Promi
   return until(`listener on port ${port}`, child, timeoutMs, probe);
 }
 
-function waitForHealthz(httpPort: number, child: ChildHandle, timeoutMs: number): Promise<void> {
-  const probe = async () => {
-    try {
-      const response = await fetch(`http://127.0.0.1:${httpPort}/v1.0/healthz`, { signal: AbortSignal.timeout(1_000) });
-      return response.status === 204;
-    } catch {
-      return false;
-    }
-  };
+/** Waits until daprd's /v1.0/healthz answers 204, on its HTTP port or (with `--unix-domain-socket`) its HTTP socket. */
+function waitForHealthz(http: number | string, child: ChildHandle, timeoutMs: number): Promise<void> {
+  const probe = () =>
+    new Promise<boolean>((resolve) => {
+      const where = typeof http === "number" ? { host: "127.0.0.1", port: http } : { socketPath: http };
+      const req = request({ ...where, path: "/v1.0/healthz", timeout: 1_000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 204);
+      });
+      req.once("timeout", () => req.destroy());
+      req.once("error", () => resolve(false));
+      req.end();
+    });
   return until("healthy answer from /v1.0/healthz", child, timeoutMs, probe);
 }
 

@@ -18,7 +18,7 @@ const KNOWN_TARGETS: readonly E2ETarget[] = ["go", "embedded", "dapr"];
 
 export interface RunningSidecar {
   readonly target: E2ETarget;
-  /** `127.0.0.1:<port>` */
+  /** `127.0.0.1:<port>`, or `unix:<path>` for a sidecar started with `socketDir`. */
   readonly address: string;
   readonly port: number;
   /** The sqlite file it keeps its state in (durabletask-go `--db`); undefined for an in-memory database. */
@@ -39,6 +39,11 @@ export interface SidecarOptions {
   /** Keep state in this sqlite file (created when missing); default: an in-memory database. */
   readonly db?: string;
   readonly readyTimeoutMs?: number;
+  /**
+   * Serve on a Unix socket in this (short) directory instead of TCP: the embedded sidecar's `socket` option, daprd's
+   * `--unix-domain-socket`. durabletask-go cannot.
+   */
+  readonly socketDir?: string;
 }
 
 /** The targets selected by `DT_E2E_TARGET` (comma-separated); all known targets when unset. */
@@ -161,6 +166,7 @@ export async function startSidecar(target: E2ETarget, options: SidecarOptions = 
   const { readyTimeoutMs = 30_000 } = options;
   const reason = unavailableReason(target);
   if (reason !== undefined) throw new Error(`Cannot start the ${target} sidecar: ${reason}.`);
+  if (target === "go" && options.socketDir !== undefined) throw new Error("durabletask-go cannot serve a Unix socket.");
   if (target === "embedded") return startEmbeddedSidecar(options);
   if (target === "dapr") return startDaprSidecar(options, readyTimeoutMs);
   // A free port can be taken between probe and bind; a second attempt gets a new one. A fixed port (a restart in
@@ -231,7 +237,13 @@ async function startEmbeddedSidecar(options: SidecarOptions, previousStore?: Sto
   // A restart on a fixed port can race the previous listener's close; try again a little later.
   for (let attempt = 1; sidecar === undefined; attempt++) {
     try {
-      sidecar = await startEmbedded({ port: options.port ?? 0, store, logger });
+      sidecar = await startEmbedded({
+        ...(options.socketDir === undefined
+          ? { port: options.port ?? 0 }
+          : { socket: join(options.socketDir, "dt.sock") }),
+        store,
+        logger,
+      });
     } catch (error) {
       const inUse = (error as { code?: unknown }).code === "EADDRINUSE";
       if (!inUse || options.port === undefined || attempt >= 10) {
@@ -270,6 +282,7 @@ async function startDaprSidecar(options: SidecarOptions, readyTimeoutMs: number)
     {
       ...(options.port === undefined ? {} : { grpcPort: options.port }),
       ...(options.db === undefined ? {} : { db: options.db }),
+      ...(options.socketDir === undefined ? {} : { unixSocketDir: options.socketDir }),
     },
     Math.max(readyTimeoutMs, 60_000),
   );
@@ -279,7 +292,7 @@ async function startDaprSidecar(options: SidecarOptions, readyTimeoutMs: number)
 function wrapDaprd(daprd: Daprd): RunningSidecar {
   const running: RunningSidecar = {
     target: "dapr",
-    address: `127.0.0.1:${daprd.grpcPort}`,
+    address: daprd.grpcSocket === undefined ? `127.0.0.1:${daprd.grpcPort}` : `unix:${daprd.grpcSocket}`,
     port: daprd.grpcPort,
     db: daprd.db,
     pid: daprd.process.pid,

@@ -1,4 +1,7 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createSidecarClient, createSidecarTransport } from "@dt/proto/transport";
 import { describe, expect, it } from "vitest";
 import { type CliContext, type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from "./command.js";
@@ -104,6 +107,44 @@ describe("dt sidecar (in process)", () => {
       expect(err.join("\n")).toContain(`127.0.0.1:${port} is already in use`);
     } finally {
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("--socket: listens on a Unix socket, prints unix:<path>, and removes the socket when it exits", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dt-cli-"));
+    try {
+      const path = join(dir, "dt.sock");
+      const controller = new AbortController();
+      const { ctx, out } = context(controller.signal);
+      const exit = main(["sidecar", "--memory", "--socket", path], ctx);
+      const deadline = Date.now() + 20_000;
+      while (out.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(out[0]).toBe(`dt sidecar listening on unix:${path} (memory)`);
+      const transport = createSidecarTransport({ address: `unix:${path}`, defaultTimeoutMs: 10_000 });
+      try {
+        await createSidecarClient(transport).hello({});
+      } finally {
+        transport.close();
+      }
+      controller.abort("SIGTERM");
+      expect(await exit).toBe(EXIT_OK);
+      expect(existsSync(path)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--socket: exits 1 and leaves the file alone when the path holds something that is not a socket", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dt-cli-"));
+    try {
+      const path = join(dir, "notes.txt");
+      writeFileSync(path, "mine");
+      const { ctx, err } = context();
+      expect(await main(["sidecar", "--memory", "--socket", path], ctx)).toBe(EXIT_FAILURE);
+      expect(err.join("\n")).toMatch(/cannot start: .*notes\.txt exists and is not a socket/);
+      expect(readFileSync(path, "utf8")).toBe("mine");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

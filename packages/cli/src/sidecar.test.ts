@@ -61,6 +61,14 @@ describe("parseSidecarArgs", () => {
     expect(parseSidecarArgs(["--help"]).help).toBe(true);
   });
 
+  it("reads --socket: a Unix socket instead of host and port", () => {
+    expect(parseSidecarArgs(["--socket", "/run/dt.sock", "--memory"])).toMatchObject({
+      socket: "/run/dt.sock",
+      store: { kind: "memory" },
+    });
+    expect(parseSidecarArgs([]).socket).toBeUndefined();
+  });
+
   it("takes the API token from DAPR_API_TOKEN unless --api-token is given; an empty variable means none", () => {
     expect(parseSidecarArgs([], { DAPR_API_TOKEN: "from-env" }).apiToken).toBe("from-env");
     expect(parseSidecarArgs(["--api-token", "flag"], { DAPR_API_TOKEN: "from-env" }).apiToken).toBe("flag");
@@ -82,6 +90,9 @@ describe("parseSidecarArgs", () => {
     [["--bogus"], /Unknown option '--bogus'/],
     [["extra"], /Unexpected argument 'extra'/],
     [["--memory=yes"], /--memory/],
+    [["--socket="], /--socket must not be empty/],
+    [["--socket", "/tmp/dt.sock", "--port", "0"], /--socket excludes --host and --port/],
+    [["--socket", "/tmp/dt.sock", "--host", "::1"], /--socket excludes --host and --port/],
   ])("refuses %j as a usage error", (args, pattern) => {
     expect(usageError(args)).toMatch(pattern);
   });

@@ -15,6 +15,8 @@ export interface SidecarArgs {
   readonly help: boolean;
   readonly host: string;
   readonly port: number;
+  /** `--socket`: a Unix socket path to listen on instead of host and port. */
+  readonly socket: string | undefined;
   /** `{ kind: "sqlite", path }` or `{ kind: "memory" }`. */
   readonly store: { readonly kind: "sqlite"; readonly path: string } | { readonly kind: "memory" };
   readonly apiToken: string | undefined;
@@ -27,10 +29,13 @@ export const SIDECAR_HELP = `Usage: dt sidecar [options]
 Runs the embedded Durable Task sidecar (TaskHubSidecarService over gRPC) until SIGINT or SIGTERM.
 Workers and clients connect to the address it prints:
   dt sidecar listening on 127.0.0.1:4001 (sqlite: ./dt.sqlite)
+  dt sidecar listening on unix:/run/dt.sock (sqlite: ./dt.sqlite)     (with --socket /run/dt.sock)
 
 Options:
   --port <n>                 TCP port, 0 for a free one (default ${DEFAULT_PORT})
   --host <addr>              interface to listen on (default ${DEFAULT_HOST}, loopback only)
+  --socket <path>            listen on this Unix socket instead of TCP (a stale socket file is replaced,
+                             nothing else is; removed on exit). Clients use the address unix:<path>
   --db <file>                keep state in this SQLite file, created when missing (default ${DEFAULT_DB})
   --memory                   keep state in memory instead (lost when the process ends)
   --api-token <token>        require this dapr-api-token on every call (default: $DAPR_API_TOKEN, if set)
@@ -58,6 +63,7 @@ export function parseSidecarArgs(args: readonly string[], env: NodeJS.ProcessEnv
     options: {
       port: { type: "string" },
       host: { type: "string" },
+      socket: { type: "string" },
       db: { type: "string" },
       memory: { type: "boolean" },
       "api-token": { type: "string" },
@@ -69,6 +75,11 @@ export function parseSidecarArgs(args: readonly string[], env: NodeJS.ProcessEnv
   const port = values.port === undefined ? DEFAULT_PORT : integer("port", values.port, 0, 65_535);
   const host = values.host ?? DEFAULT_HOST;
   if (host.trim() === "") throw new UsageError("--host must not be empty");
+  const socket = values.socket;
+  if (socket === "") throw new UsageError("--socket must not be empty");
+  if (socket !== undefined && (values.host !== undefined || values.port !== undefined)) {
+    throw new UsageError("--socket excludes --host and --port (it listens on the socket only)");
+  }
   if (values.memory === true && values.db !== undefined) throw new UsageError("--db and --memory exclude each other");
   if (values.db !== undefined && values.db === "") throw new UsageError("--db must not be empty");
   const store: SidecarArgs["store"] =
@@ -83,6 +94,7 @@ export function parseSidecarArgs(args: readonly string[], env: NodeJS.ProcessEnv
     help: values.help === true,
     host,
     port,
+    socket,
     store,
     apiToken,
     maxMessageBytes,
@@ -135,8 +147,7 @@ async function runSidecar(args: readonly string[], ctx: CliContext): Promise<num
   let sidecar: Sidecar;
   try {
     sidecar = await startSidecar({
-      host: options.host,
-      port: options.port,
+      ...(options.socket === undefined ? { host: options.host, port: options.port } : { socket: options.socket }),
       store,
       logger,
       ...(options.apiToken === undefined ? {} : { apiToken: options.apiToken }),
@@ -145,12 +156,15 @@ async function runSidecar(args: readonly string[], ctx: CliContext): Promise<num
   } catch (error) {
     store.close();
     const code = (error as { code?: unknown } | null)?.code;
+    const where = options.socket ?? `${options.host}:${options.port}`;
     const reason =
       code === "EADDRINUSE"
-        ? `${options.host}:${options.port} is already in use`
+        ? `${where} is already in use`
         : code === "EADDRNOTAVAIL"
           ? `cannot listen on ${options.host}: address not available`
-          : message(error);
+          : code === "EACCES"
+            ? `cannot listen on ${where}: permission denied`
+            : message(error);
     ctx.err(`dt sidecar: cannot start: ${reason}`);
     return EXIT_FAILURE;
   }

@@ -188,7 +188,8 @@ describe("parseWorkflowArgs", () => {
     ["get", [], /missing the instance ID/],
     ["get", ["a", "--wait"], /Unknown option '--wait'/],
     ["get", ["a", "--no-recursive"], /Unknown option '--no-recursive'/],
-    ["get", ["a", "--address", "ftp://x"], /--address: Unsupported sidecar address scheme "ftp"/],
+    ["get", ["a", "--address", "ftp://x"], /--address: Invalid sidecar address "ftp:\/\/x": the scheme "ftp"/],
+    ["get", ["a", "--address", "unix://host/x.sock"], /--address: .*unix:\/\/ is followed by an absolute path/],
     ["get", ["a", "--api-token="], /--api-token must not be empty/],
     ["get", ["a", "--json=yes"], /--json/],
     ["list", ["extra"], /unexpected argument "extra"/],
@@ -258,6 +259,13 @@ describe("resolveConnection", () => {
     expect(
       resolveConnection({ address: "127.0.0.1:9", apiToken: "f" }, { DAPR_GRPC_ENDPOINT: "x:1", DAPR_API_TOKEN: "e" }),
     ).toEqual({ address: "127.0.0.1:9", apiToken: "f" });
+    expect(
+      resolveConnection({ address: undefined, apiToken: undefined }, { DAPR_GRPC_ENDPOINT: "unix:/run/dapr.sock" })
+        .address,
+    ).toBe("unix:/run/dapr.sock");
+    expect(resolveConnection({ address: "unix:///run/dt.sock", apiToken: undefined }, {}).address).toBe(
+      "unix:///run/dt.sock",
+    );
   });
 
   it("reports bad environment values as usage errors", () => {

@@ -127,9 +127,10 @@ type FlagValues = {
 const COMMON_FLAGS: readonly Flag[] = ["address", "api-token", "db", "json", "help"];
 
 export const COMMON_OPTIONS_HELP = `Options for every command:
-  --address <addr>       the sidecar: host:port, [v6]:port, grpc://, grpcs://, http://, https:// (default:
-                         $DAPR_GRPC_ENDPOINT, $DAPR_GRPC_HOST:$DAPR_GRPC_PORT, $DURABLETASK_GRPC_ENDPOINT,
-                         else localhost:4001)
+  --address <addr>       the sidecar: host:port, [v6]:port, grpc://, grpcs://, http://, https://, dns:, or a
+                         Unix socket: unix:/path, unix:///path, unix:relative/path, unix-abstract:name (Linux)
+                         (default: $DAPR_GRPC_ENDPOINT, $DAPR_GRPC_HOST:$DAPR_GRPC_PORT,
+                         $DURABLETASK_GRPC_ENDPOINT, else localhost:4001)
   --api-token <token>    sent as dapr-api-token on every call (default: $DAPR_API_TOKEN, if set)
   --db <file>            no sidecar needed: open this SQLite store (what \`dt sidecar --db\` and the samples
                          write) in an embedded sidecar for the command (workflows only run where a worker is)

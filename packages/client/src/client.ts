@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import {
   type DataConverter,
   type Duration,
@@ -34,6 +34,21 @@ import { statusValue, toWorkflowState, type WorkflowState, type WorkflowStatus }
 export type InstanceId<O = unknown> = string & { readonly __workflowOutput?: O };
 
 export interface ClientOptions extends SidecarConnectionOptions {
+  /**
+   * A connect-es `Transport` to reach the sidecar through instead of the one the client would open (e.g.
+   * `createGrpcTransport` from @connectrpc/connect-node, for its interceptors or node:http2). When it is set, no
+   * transport is created, and the connection options (`address`, `tls`, `metadata`, `apiToken`, `keepalive`, `retry`,
+   * the message limits) and the `DAPR_*` variables are not read: configure the transport itself.
+   * `close()` does not close a transport the client was given.
+   */
+  readonly transport?: Transport;
+  /**
+   * Deadline of each call that waits for nothing but the sidecar's answer (start, get, raise, terminate, purge, list,
+   * …), so a sidecar that never answers fails the call with DEADLINE_EXCEEDED instead of hanging it. The waits
+   * (`waitForOrchestrationStart` / `Completion`) are long polls and keep their own `timeout`. 0 turns it off.
+   * Default 60 s.
+   */
+  readonly defaultTimeoutMs?: number;
   readonly converter?: DataConverter;
   readonly logger?: Logger;
   /** Read connection settings from DAPR_* / DURABLETASK_* variables (explicit options win). Default true. */
@@ -65,10 +80,28 @@ export interface PurgeFilter {
 
 const tracer = trace.getTracer("@dt/client");
 
+/** The deadline of ordinary calls unless `defaultTimeoutMs` says otherwise. */
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+/** `transport` with `timeoutMs` as the deadline of every unary call that sets none. */
+function withDefaultDeadline(transport: Transport, timeoutMs: number): Transport {
+  return {
+    unary: (method, signal, ownTimeoutMs, header, input, contextValues) =>
+      transport.unary(method, signal, ownTimeoutMs ?? timeoutMs, header, input, contextValues),
+    stream: (method, signal, ownTimeoutMs, header, input, contextValues) =>
+      transport.stream(method, signal, ownTimeoutMs, header, input, contextValues),
+  };
+}
+
 /** Schedules, inspects and manages workflow instances through a Durable Task sidecar. */
 export class TaskHubGrpcClient {
-  readonly #transport: SidecarTransport;
+  readonly #transport: Transport;
+  /** The transport this client opened, closed by `close()`; undefined when one was passed in. */
+  readonly #ownTransport: SidecarTransport | undefined;
+  /** Ordinary calls, with the default deadline. */
   readonly #sidecar: SidecarClient;
+  /** The long polls (waits), with only the deadline they are given. */
+  readonly #polls: SidecarClient;
   readonly #converter: DataConverter;
   readonly #logger: Logger;
   #closed = false;
@@ -76,9 +109,16 @@ export class TaskHubGrpcClient {
   #tagsChecked = false;
 
   constructor(options: ClientOptions = {}) {
-    const connection = options.useEnvironment === false ? options : connectionFromEnv(process.env, options);
-    this.#transport = createSidecarTransport(connection);
-    this.#sidecar = createSidecarClient(this.#transport);
+    if (options.transport === undefined) {
+      const connection = options.useEnvironment === false ? options : connectionFromEnv(process.env, options);
+      // The default deadline is the client's, per call: a transport-wide one would cut the long polls short too.
+      const { defaultTimeoutMs: _perCall, ...transportOptions } = connection;
+      this.#ownTransport = createSidecarTransport(transportOptions);
+    }
+    this.#transport = this.#ownTransport ?? (options.transport as Transport);
+    this.#polls = createSidecarClient(this.#transport);
+    const timeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#sidecar = timeoutMs > 0 ? createSidecarClient(withDefaultDeadline(this.#transport, timeoutMs)) : this.#polls;
     this.#converter = options.converter ?? jsonConverter;
     this.#logger = options.logger ?? silentLogger;
   }
@@ -280,9 +320,10 @@ export class TaskHubGrpcClient {
     });
   }
 
-  /** Closes the connection. Calls after this fail. */ close(): void {
+  /** Closes the connection (not a transport passed in as `transport`). Calls after this fail. */
+  close(): void {
     this.#closed = true;
-    this.#transport.close();
+    this.#ownTransport?.close();
   }
 
   [Symbol.dispose](): void {
@@ -320,8 +361,8 @@ export class TaskHubGrpcClient {
           try {
             const res =
               what === "start"
-                ? await this.#sidecar.waitForInstanceStart(request, callOptions)
-                : await this.#sidecar.waitForInstanceCompletion(request, callOptions);
+                ? await this.#polls.waitForInstanceStart(request, callOptions)
+                : await this.#polls.waitForInstanceCompletion(request, callOptions);
             if (!res.exists || res.workflowState === undefined)
               throw new ConnectError("no such instance exists", Code.NotFound);
             return toWorkflowState(res.workflowState, this.#converter);

@@ -100,6 +100,21 @@ describe("sidecar limits", () => {
     );
   });
 
+  it("an activity input over the sidecar's limit throws UnsupportedBySidecarError at the call; one within it is sent", () => {
+    const big = defineWorkflow("big", function* (ctx, size: number) {
+      return yield* ctx.callActivity("echo", { input: "é".repeat(size) });
+    });
+    const limits = { activityInput: { maxBytes: 1000, reason: "a test limit" } };
+    const reg2 = registry({ big });
+    const over = onlyCompletion(run(reg2, [], started("big", 600), { sidecarLimits: limits })); // 1,202 bytes
+    expect(over.workflowStatus).toBe(OrchestrationStatus.FAILED);
+    expect(over.failureDetails?.errorType).toBe("UnsupportedBySidecarError");
+    expect(over.failureDetails?.errorMessage).toMatch(
+      /^callActivity\('echo'\) is not supported here: its input is 1202 bytes, over the 1000 this sidecar can schedule \(a test limit\)/,
+    );
+    expect(kinds(run(reg2, [], started("big", 400), { sidecarLimits: limits }))).toEqual(["scheduleTask"]);
+  });
+
   it("without limits, sendEvent is an action as before", () => {
     expect(kinds(run(reg, [], started("sender")))).toEqual(["sendEvent", "completeWorkflow"]);
   });

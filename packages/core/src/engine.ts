@@ -23,6 +23,8 @@ export interface WorkflowRequest {
 export interface SidecarLimits {
   /** Why `ctx.sendEvent` cannot work there (e.g. "daprd 1.18.3 does not deliver events between workflows"). */
   readonly sendEvent?: string;
+  /** The largest activity input (encoded, in bytes) the sidecar can schedule, and why; larger ones throw at the call. */
+  readonly activityInput?: { readonly maxBytes: number; readonly reason: string };
 }
 
 export interface ExecuteOptions {

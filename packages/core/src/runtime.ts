@@ -193,6 +193,7 @@ export class RuntimeContext implements WorkflowContext {
       wrapMetadata(options?.input, options?.metadata),
       `the input of activity '${name}'`,
     );
+    this.#checkActivityInput(name, input);
     const router = this.#router(options?.appId);
     const taskExecutionId = this.#deferredGuid();
     const site = this.#site();
@@ -337,6 +338,20 @@ export class RuntimeContext implements WorkflowContext {
       task[REJECT](new WorkflowTimeoutError(`Timed out waiting for external event '${name}'.`));
     });
     return task;
+  }
+
+  /** Refuses an input the sidecar could not schedule (daprd would retry the turn forever without a word). */
+  #checkActivityInput(name: string, input: string | undefined): void {
+    const limit = this.#options.sidecarLimits?.activityInput;
+    // A UTF-16 unit is at most 3 UTF-8 bytes: most inputs are cleared without encoding them.
+    if (limit === undefined || input === undefined || input.length * 3 <= limit.maxBytes) return;
+    const bytes = new TextEncoder().encode(input).length;
+    if (bytes <= limit.maxBytes) return;
+    throw new UnsupportedBySidecarError(
+      `callActivity('${name}')`,
+      `its input is ${bytes} bytes, over the ${limit.maxBytes} this sidecar can schedule (${limit.reason}). ` +
+        "Pass a reference to the data (a state store key, a URL) instead.",
+    );
   }
 
   sendEvent(instanceId: string, name: string, data?: unknown): void {

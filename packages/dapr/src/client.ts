@@ -4,7 +4,7 @@ import { TaskHubGrpcClient } from "@dt/client";
 import { type WorkflowDefinition, WorkflowNotFoundError } from "@dt/core";
 import type { HistoryEvent } from "@dt/proto";
 import { getFunctionName } from "./names.js";
-import { resolveConnection, toLogger, type WorkflowClientOptions } from "./options.js";
+import { resolveTransport, toLogger, type WorkflowClientOptions } from "./options.js";
 import { WorkflowState } from "./state.js";
 import type { TInput, TWorkflow } from "./types.js";
 
@@ -24,7 +24,7 @@ export class DaprWorkflowClient {
     }
     const logger = toLogger(options.logger);
     this.#client = new TaskHubGrpcClient({
-      ...resolveConnection(options),
+      ...resolveTransport(options),
       useEnvironment: false,
       ...(logger === undefined ? {} : { logger }),
       ...(options.converter === undefined ? {} : { converter: options.converter }),

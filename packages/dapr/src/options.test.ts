@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { grpcChannelOptions, resolveConnection, toLogger } from "./options.js";
+import {
+  grpcChannelOptions,
+  resolveConnection,
+  resolveTransport,
+  toLogger,
+  type WorkflowClientOptions,
+} from "./options.js";
+
+type Transport = NonNullable<WorkflowClientOptions["transport"]>;
 
 describe("resolveConnection: where the sidecar is", () => {
   it("defaults to Dapr's 127.0.0.1:50001 when nothing is set", () => {
@@ -19,6 +27,13 @@ describe("resolveConnection: where the sidecar is", () => {
     const env = { DAPR_GRPC_ENDPOINT: "env-host:1111" };
     expect(resolveConnection({ daprHost: "opt-host", daprPort: "2222" }, env).address).toBe("opt-host:2222");
     expect(resolveConnection({ address: "addr:3333", daprHost: "opt-host" }, env).address).toBe("addr:3333");
+  });
+
+  it("takes Unix socket addresses from `address` and DAPR_GRPC_ENDPOINT as they are", () => {
+    expect(resolveConnection({ address: "unix:/run/dapr.sock" }, {}).address).toBe("unix:/run/dapr.sock");
+    expect(resolveConnection({}, { DAPR_GRPC_ENDPOINT: "unix:///run/dapr.sock" }).address).toBe(
+      "unix:///run/dapr.sock",
+    );
   });
 
   it("reads the environment when no option names the sidecar", () => {
@@ -102,5 +117,25 @@ describe("toLogger", () => {
       Object.assign(console, original);
     }
     expect(lines).toEqual(['error [svc] e {"id":1}', "warn [svc] w"]);
+  });
+});
+
+describe("resolveTransport", () => {
+  const transport = { unary: () => Promise.reject(new Error("unused")) } as unknown as Transport;
+
+  it("hands a transport passed in over with `address` (for messages) only, reading no environment", () => {
+    const env = { DAPR_GRPC_ENDPOINT: "env:1", DAPR_API_TOKEN: "t", DAPR_GRPC_RETRY_ENABLED: "1" };
+    const bad = { ...env, DAPR_GRPC_RETRY_MAX_ATTEMPTS: "x" };
+    expect(() => resolveTransport({}, bad)).toThrow(/DAPR_GRPC_RETRY_MAX_ATTEMPTS/);
+    expect(resolveTransport({ transport, daprHost: "h", daprApiToken: "tok" }, bad)).toEqual({ transport });
+    expect(resolveTransport({ transport, address: "unix:/run/dapr.sock" }, env)).toEqual({
+      transport,
+      address: "unix:/run/dapr.sock",
+    });
+  });
+
+  it("is resolveConnection without a transport, and keeps `transport` out of the connection options", () => {
+    expect(resolveTransport({ daprPort: 7 }, {})).toEqual(resolveConnection({ daprPort: 7 }, {}));
+    expect(resolveConnection({ transport }, {})).not.toHaveProperty("transport");
   });
 });

@@ -1,7 +1,11 @@
 // Connection options the way @dapr/dapr takes them (daprHost, daprPort, daprApiToken, DAPR_* variables), turned
 // into the transport options @dt/worker and @dt/client use.
+import type { ClientOptions } from "@dt/client";
 import type { DataConverter, Logger } from "@dt/core";
 import { connectionFromEnv, type SidecarConnectionOptions } from "@dt/proto/transport";
+
+/** connect-es's `Transport` (typed through @dt/client, which depends on connect). */
+type Transport = NonNullable<ClientOptions["transport"]>;
 
 /** @dapr/dapr's `LoggerOptions` shape: a level (its `LogLevel`: 0 error … 4 debug) and an optional service. */
 export interface DaprLoggerOptions {
@@ -35,6 +39,12 @@ export interface WorkflowClientOptions extends SidecarConnectionOptions {
   readonly useEnvironment?: boolean;
   /** How payloads are serialized. Default: JSON, as @dapr/dapr. */
   readonly converter?: DataConverter;
+  /**
+   * A connect-es `Transport` to reach the sidecar through (e.g. connect-node's `createGrpcTransport`) instead of the one
+   * opened from the options above: they and the `DAPR_*` variables are then not read (`address` is only named in
+   * errors). It is never closed for you. See `transport` in @dt/worker and @dt/client.
+   */
+  readonly transport?: Transport;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -50,6 +60,18 @@ const ADDRESS_VARIABLES = [
   "DAPR_GRPC_PORT",
   "DURABLETASK_GRPC_ENDPOINT",
 ];
+
+/**
+ * What @dt/worker and @dt/client are given to connect: the `transport` passed in (with `address`, for messages), or
+ * the complete connection settings (`resolveConnection`).
+ */
+export function resolveTransport(
+  options: WorkflowClientOptions,
+  env: Env = process.env,
+): SidecarConnectionOptions & { readonly transport?: Transport } {
+  if (options.transport === undefined) return resolveConnection(options, env);
+  return { transport: options.transport, ...(options.address === undefined ? {} : { address: options.address }) };
+}
 
 /** The complete connection settings for the transport (which is then told not to read the environment itself). */
 export function resolveConnection(options: WorkflowClientOptions, env: Env = process.env): SidecarConnectionOptions {
@@ -97,6 +119,7 @@ function withoutDaprOptions(options: WorkflowClientOptions): SidecarConnectionOp
     grpcOptions: _grpc,
     useEnvironment: _env,
     converter: _converter,
+    transport: _transport,
     ...rest
   } = options as WorkflowClientOptions & Record<string, unknown>;
   return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as SidecarConnectionOptions;

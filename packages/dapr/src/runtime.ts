@@ -12,7 +12,7 @@ import {
 import { TaskHubGrpcWorker, type WorkerOptions } from "@dt/worker";
 import { WorkflowActivityContext, WorkflowContext } from "./context.js";
 import { getFunctionName } from "./names.js";
-import { resolveConnection, toLogger, type WorkflowClientOptions } from "./options.js";
+import { resolveTransport, toLogger, type WorkflowClientOptions } from "./options.js";
 import type { TInput, TOutput, TWorkflow, TWorkflowActivity } from "./types.js";
 
 /** What a registered workflow becomes for the worker. */
@@ -120,7 +120,7 @@ export class WorkflowRuntime {
     }
     const logger = toLogger(options.logger);
     this.#worker = new TaskHubGrpcWorker({
-      ...resolveConnection(options),
+      ...resolveTransport(options),
       useEnvironment: false,
       ...(logger === undefined ? {} : { logger }),
       ...(options.converter === undefined ? {} : { converter: options.converter }),

@@ -1,7 +1,8 @@
 // A lean gRPC-over-HTTP/2 client transport, implementing connect's Transport interface on our own HTTP/2 framing
-// (./h2). connect-node's transport costs ~200 µs of CPU per call (an async-iterable pipeline, AbortController and error
-// objects per call, two socket writes per request) and node:http2 alone ~30 µs; this one costs ~10 µs, which matters
-// because a worker's own work per work item is ~15 µs. Typed clients, ConnectError and codes still come from connect-es.
+// (./h2) or on node:http2 (./node-http2.ts, for where ours does not go). connect-node's transport costs ~200 µs of CPU
+// per call (an async-iterable pipeline, AbortController and error objects per call, two socket writes per request) and
+// node:http2 alone ~30 µs; ours costs ~10 µs, which matters because a worker's own work per work item is ~15 µs.
+// Typed clients, ConnectError and codes still come from connect-es. docs/adr/0001-own-http2-client.md says why.
 import type * as tls from "node:tls";
 import {
   create,
@@ -16,36 +17,43 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
-import {
-  CANCEL,
-  ENHANCE_YOUR_CALM,
-  H2Connection,
-  type H2Error,
-  type H2Stream,
-  H2StreamReset,
-  INADEQUATE_SECURITY,
-  REFUSED_STREAM,
-  type StreamHandler,
-} from "./h2/connection.js";
+import { Call, type Channel } from "./grpc-call.js";
+import { encodeEnvelope, encodeTimeout } from "./grpc-codec.js";
+import { ENHANCE_YOUR_CALM, H2Connection } from "./h2/connection.js";
 import { encodeHeaders } from "./h2/hpack.js";
 
+export { resetCode } from "./grpc-call.js";
+
+/** The largest response message accepted unless `maxReceiveMessageBytes` says otherwise: 32 MiB. */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 32 * 1024 * 1024;
+
+/** HTTP/2 keepalive (gRFC A8). */
+export interface KeepaliveOptions {
+  /** PING after this long without receiving anything on the connection. */
+  readonly intervalMs: number;
+  /** The connection is dropped when a PING is not answered within this. Default 20 s. */
+  readonly timeoutMs?: number;
+  /** Ping while no call is open, too (gRPC's keepalive_permit_without_calls). */
+  readonly permitWithoutCalls?: boolean;
+}
+
 export interface Http2TransportOptions {
-  /** `http://host:port` or `https://host:port`. */
+  /** `http://host:port` or `https://host:port`; for a Unix socket the authority sent (`http://localhost`). */
   readonly baseUrl: string;
+  /** A Unix socket to connect to instead of the base URL's host and port. */
+  readonly path?: string | undefined;
   /** TLS settings (trust anchors, client certificate, server name) for an `https` base URL. */
   readonly tls?: tls.ConnectionOptions;
   /** Headers sent with every call; a call's own headers win. */
   readonly headers?: Readonly<Record<string, string>>;
   /** Deadline for unary calls that set none. */
   readonly defaultTimeoutMs?: number | undefined;
+  /** Largest response message accepted. Default 32 MiB. */
   readonly maxReceiveMessageBytes?: number | undefined;
   readonly maxSendMessageBytes?: number | undefined;
-  /** HTTP/2 PING every `intervalMs`; the connection is dropped when a ping is not answered within `timeoutMs`. */
-  readonly keepalive?: {
-    readonly intervalMs: number;
-    readonly timeoutMs?: number;
-    readonly permitWithoutCalls?: boolean;
-  };
+  readonly keepalive?: KeepaliveOptions | undefined;
+  /** Time allowed to connect (TCP, TLS and the server's first SETTINGS). Default 20 s. */
+  readonly connectTimeoutMs?: number | undefined;
   /** Retries of unary calls, by gRPC code. */
   readonly retry?: {
     readonly maxAttempts: number;
@@ -56,161 +64,38 @@ export interface Http2TransportOptions {
   };
 }
 
+/** A server stream's messages, still encoded, and a promise of its response headers. */
+export interface ByteStream extends AsyncGenerator<Uint8Array> {
+  /** Resolves when the server answered with response headers (the stream is open); rejects with the call's error. */
+  readonly headers: Promise<Headers>;
+  /**
+   * Settles when the call is over, before the reader has taken the messages still queued: resolves on an OK status,
+   * rejects with the call's error. A reader that cannot take more yet learns from it that the stream is gone.
+   */
+  readonly done: Promise<void>;
+}
+
 export interface ClosableTransport extends Transport {
+  /** Ends the connection once its calls are done; a later call opens a new one. */
   close(): void;
+  /**
+   * Drops the current connection now (its calls fail with UNAVAILABLE); the next call opens a new one. For a caller
+   * that found the connection dead (a keepalive call that timed out) before the transport did.
+   */
+  dropConnection(reason: string): void;
   /** A server-streaming call whose messages are handed over still encoded, for a reader that decodes them itself. */
   streamBytes<I extends DescMessage>(
     method: DescMethodServerStreaming<I, DescMessage>,
     signal: AbortSignal | undefined,
     request: MessageShape<I>,
-  ): AsyncGenerator<Uint8Array>;
+  ): ByteStream;
 }
 
-/** Response headers and trailers are not surfaced; one shared empty instance spares two allocations per call. */
-const NO_HEADERS = new Headers();
-
-const HTTP_TO_CODE: Record<number, Code> = {
-  400: Code.Internal,
-  401: Code.Unauthenticated,
-  403: Code.PermissionDenied,
-  404: Code.Unimplemented,
-  429: Code.Unavailable,
-  502: Code.Unavailable,
-  503: Code.Unavailable,
-  504: Code.Unavailable,
-};
-
-/** One call's state, and the handler of its HTTP/2 stream: a call allocates this object and its promise, no closures. */
-class Call implements StreamHandler {
-  stream: H2Stream | undefined;
-  status: number | undefined; // 0 is OK; connect's Code has no member for it
-  /** When the call's own deadline passes (epoch ms), if it has one. */
-  deadlineAt: number | undefined;
-  message = "";
-  buffered: Buffer | undefined;
-  settled = false;
-  timer: NodeJS.Timeout | undefined;
-  onAbort: (() => void) | undefined;
-  /** Sent once more already because the server refused it unprocessed. */
-  resent = false;
-  /** Settles with the trailers' status. */
-  readonly done: Promise<void>;
-  #resolve: () => void = () => {};
-  #reject: (error: ConnectError) => void = () => {};
-
-  constructor(
-    readonly signal: AbortSignal | undefined,
-    readonly onMessage: (bytes: Uint8Array) => void,
-    readonly maxReceive: number,
-    readonly headerBlock: Buffer,
-    readonly body: Buffer,
-    readonly send: (call: Call) => void,
-  ) {
-    this.done = new Promise<void>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-  }
-
-  finish(error?: ConnectError): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.timer);
-    if (this.onAbort !== undefined) this.signal?.removeEventListener("abort", this.onAbort);
-    if (error !== undefined) this.#reject(error);
-    else if (this.status === undefined)
-      this.#reject(new ConnectError("the stream ended without a gRPC status", Code.Unavailable));
-    else if (this.status !== 0) this.#reject(new ConnectError(this.message, this.status as Code));
-    else this.#resolve();
-  }
-
-  /** Ends the call with `error` and cancels its stream. */
-  fail(error: ConnectError): void {
-    this.finish(error);
-    this.stream?.cancel();
-  }
-
-  onHeaders(fields: string[], _end: boolean): void {
-    for (let i = 0; i < fields.length; i += 2) {
-      const name = fields[i] as string;
-      const value = fields[i + 1] as string;
-      if (name === ":status") {
-        if (value.startsWith("1")) return; // informational (100 Continue): the response follows
-        const httpStatus = Number(value);
-        if (httpStatus !== 200)
-          return this.fail(new ConnectError(`HTTP ${httpStatus}`, HTTP_TO_CODE[httpStatus] ?? Code.Unknown));
-      } else if (name === "grpc-status") this.status = Number(value);
-      else if (name === "grpc-message") this.message = percentDecode(value);
-    }
-  }
-
-  onData(chunk: Buffer): void {
-    let buffered =
-      this.buffered === undefined || this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
-    while (buffered.length >= 5) {
-      const length = buffered.readUInt32BE(1);
-      if ((buffered[0] as number) & 1)
-        return this.fail(new ConnectError("compressed messages are not supported", Code.Internal));
-      if (length > this.maxReceive) {
-        return this.fail(
-          new ConnectError(
-            `message size ${length} exceeds the limit of ${this.maxReceive} bytes (maxReceiveMessageBytes)`,
-            Code.ResourceExhausted,
-          ),
-        );
-      }
-      if (buffered.length < 5 + length) break;
-      const bytes = buffered.subarray(5, 5 + length);
-      buffered = buffered.subarray(5 + length);
-      try {
-        this.onMessage(bytes);
-      } catch (error) {
-        return this.fail(new ConnectError(`could not decode a response: ${String(error)}`, Code.Internal));
-      }
-    }
-    this.buffered = buffered;
-  }
-
-  onClose(error: H2Error | undefined): void {
-    // A request the server refused without processing it (GOAWAY past it, REFUSED_STREAM, e.g. a sidecar shutting
-    // down gracefully) goes once more on a new connection, as gRPC's transparent retry does.
-    if (error?.refused === true && !this.resent && !this.settled) {
-      this.resent = true;
-      return this.send(this);
-    }
-    if (error === undefined || this.status !== undefined) return this.finish();
-    // A stream the server reset is mapped as gRPC's HTTP/2 spec (and grpc-js) do: CANCEL is the server giving up on
-    // the call, which is DEADLINE_EXCEEDED once the call's own deadline has passed (daprd resets a long poll as the
-    // deadline it was sent runs out, a moment before our timer fires).
-    if (error instanceof H2StreamReset) {
-      const code = resetCode(error.code, this.deadlineAt, Date.now());
-      return this.finish(new ConnectError(error.message, code, undefined, undefined, error));
-    }
-    // A connection that broke under the stream may be retried: the server or the network gave up on it.
-    this.finish(new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
-  }
-}
-
-/**
- * RST_STREAM codes with a status of their own, as gRPC maps them (doc/PROTOCOL-HTTP2.md, "Errors"). Every other code
- * (NO_ERROR, INTERNAL_ERROR, …) is read as UNAVAILABLE: a server going down resets its streams that way (node:http2
- * sends NO_ERROR), and a long poll must be able to retry it.
- */
-const RESET_TO_CODE: Partial<Record<number, Code>> = {
-  [REFUSED_STREAM]: Code.Unavailable,
-  [CANCEL]: Code.Canceled,
-  [ENHANCE_YOUR_CALM]: Code.ResourceExhausted,
-  [INADEQUATE_SECURITY]: Code.PermissionDenied,
-};
-/** Our deadline timer may run a little after the server's reset is read; a reset this close to it is the deadline. */
-const DEADLINE_SLACK_MS = 50;
-
-/** The status of a call whose stream the server reset with HTTP/2 error `h2Code` at `now` (epoch ms). */
-export function resetCode(h2Code: number, deadlineAt: number | undefined, now: number): Code {
-  if (h2Code === CANCEL && deadlineAt !== undefined && now >= deadlineAt - DEADLINE_SLACK_MS) {
-    return Code.DeadlineExceeded;
-  }
-  return RESET_TO_CODE[h2Code] ?? Code.Unavailable;
+/** How the transport reaches an HTTP/2 server: how to prepare a call's headers, and how to open a connection. */
+export interface Wire<H> {
+  /** The header form `Channel.request` takes, from a field list (name, value, …) with the pseudo-headers first. */
+  encode(fields: string[]): H;
+  connect(): Channel<H>;
 }
 
 /** Connection-specific headers are malformed in HTTP/2 (RFC 9113 §8.2.2); a server would reset the call. */
@@ -232,10 +117,11 @@ function mergeHeaders(fields: Map<string, string>, headers: HeadersInit): void {
   }
 }
 
-export function createHttp2Transport(options: Http2TransportOptions): ClosableTransport {
+/** A gRPC transport over `wire`. */
+export function createGrpcTransport<H>(options: Http2TransportOptions, wire: Wire<H>): ClosableTransport {
   const url = new URL(options.baseUrl);
   const secure = url.protocol === "https:";
-  const maxReceive = options.maxReceiveMessageBytes ?? 0xffffffff;
+  const maxReceive = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
   const maxSend = options.maxSendMessageBytes ?? 0xffffffff;
   const pseudo = [":method", "POST", ":scheme", secure ? "https" : "http", ":authority", url.host];
   const fixed = new Map([
@@ -244,33 +130,27 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
     ["user-agent", "dt-js"],
   ]);
   if (options.headers !== undefined) mergeHeaders(fixed, options.headers);
-  const headerBlock = (path: string, own: HeadersInit | undefined, timeoutMs: number | undefined): Buffer => {
+  const headersOf = (path: string, own: HeadersInit | undefined, timeoutMs: number | undefined): H => {
     const fields = new Map(fixed);
     if (own !== undefined) mergeHeaders(fields, own);
-    if (timeoutMs !== undefined) fields.set("grpc-timeout", `${Math.max(1, Math.ceil(timeoutMs))}m`);
+    if (timeoutMs !== undefined) fields.set("grpc-timeout", encodeTimeout(timeoutMs));
     const list = [...pseudo, ":path", path];
     for (const [name, value] of fields) list.push(name, value);
-    return encodeHeaders(list);
+    return wire.encode(list);
   };
-  /** Header blocks of calls without headers of their own, by path and deadline: most calls encode nothing. */
-  const plainBlocks = new Map<string, Buffer>();
-  const plainBlock = (path: string, timeoutMs: number | undefined): Buffer => {
+  /** Headers of calls without headers of their own, by path and deadline: most calls encode nothing. */
+  const plain = new Map<string, H>();
+  const plainHeaders = (path: string, timeoutMs: number | undefined): H => {
     const key = timeoutMs === undefined ? path : `${path} ${timeoutMs}`;
-    let block = plainBlocks.get(key);
-    if (block === undefined) {
-      if (plainBlocks.size >= 1000) plainBlocks.clear(); // per-call deadlines vary; keep the cache bounded
-      block = headerBlock(path, undefined, timeoutMs);
-      plainBlocks.set(key, block);
+    let headers = plain.get(key);
+    if (headers === undefined) {
+      if (plain.size >= 1000) plain.clear(); // per-call deadlines vary; keep the cache bounded
+      headers = headersOf(path, undefined, timeoutMs);
+      plain.set(key, headers);
     }
-    return block;
+    return headers;
   };
-  const connectionOptions = {
-    host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
-    port: Number(url.port === "" ? (secure ? 443 : 80) : url.port),
-    tls: secure ? (options.tls ?? {}) : undefined,
-    keepalive: options.keepalive,
-  };
-  let connection: H2Connection | undefined;
+  let connection: Channel<H> | undefined;
 
   /** Opens a call; `onMessage` gets each response message's bytes, the promise settles with the trailers' status. */
   function call(
@@ -288,30 +168,20 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
       );
     }
     if (signal?.aborted === true) throw new ConnectError("operation was aborted via signal", Code.Canceled);
-    const block = header === undefined ? plainBlock(path, timeoutMs) : headerBlock(path, header, timeoutMs);
-    const body = Buffer.allocUnsafe(5 + request.length);
-    body[0] = 0;
-    body.writeUInt32BE(request.length, 1);
-    body.set(request, 5);
-    const state = new Call(signal, onMessage, maxReceive, block, body, send);
+    const headers = header === undefined ? plainHeaders(path, timeoutMs) : headersOf(path, header, timeoutMs);
+    const state = new Call(signal, onMessage, maxReceive, headers, encodeEnvelope(request), send);
     if (signal !== undefined) {
       state.onAbort = () => state.fail(new ConnectError("operation was aborted via signal", Code.Canceled));
       signal.addEventListener("abort", state.onAbort, { once: true });
     }
-    if (timeoutMs !== undefined) {
-      state.deadlineAt = Date.now() + timeoutMs;
-      state.timer = setTimeout(
-        () => state.fail(new ConnectError(`the operation timed out after ${timeoutMs} ms`, Code.DeadlineExceeded)),
-        timeoutMs,
-      );
-    }
+    if (timeoutMs !== undefined) state.startDeadline(timeoutMs);
     send(state);
     return state;
   }
 
   function send(call: Call): void {
-    if (connection === undefined || !connection.usable) connection = new H2Connection(connectionOptions);
-    call.stream = connection.request(call.headerBlock, call.body, call);
+    if (connection === undefined || !connection.usable) connection = wire.connect();
+    call.stream = connection.request(call.headers as H, call.body, call);
   }
 
   function unaryOnce<I extends DescMessage, O extends DescMessage>(
@@ -322,19 +192,14 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
     request: Uint8Array,
   ): Promise<UnaryResponse<I, O>> {
     let output: MessageShape<O> | undefined;
-    const { done } = call(pathOf(method), request, signal, timeoutMs, header, (bytes) => {
+    const state = call(pathOf(method), request, signal, timeoutMs, header, (bytes) => {
+      if (output !== undefined)
+        throw new ConnectError("a unary response with more than one message", Code.Unimplemented);
       output = fromBinary(method.output, bytes);
     });
-    return done.then(() => {
+    return state.done.then(() => {
       if (output === undefined) throw new ConnectError("the response has no message", Code.Unimplemented);
-      return {
-        stream: false,
-        service: method.parent,
-        method,
-        header: NO_HEADERS,
-        message: output,
-        trailer: NO_HEADERS,
-      };
+      return unaryResponse(method, output, state);
     });
   }
 
@@ -371,7 +236,7 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
     timeoutMs: number | undefined,
     header: HeadersInit | undefined,
     decode: (bytes: Uint8Array) => T,
-  ): AsyncGenerator<T> {
+  ): { messages: AsyncGenerator<T>; headers: Promise<Headers>; state: Call } {
     const queue: T[] = [];
     let wake: (() => void) | undefined;
     // The call's stream, not a copy of it: a transparent retry replaces it.
@@ -380,6 +245,11 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
       if (queue.length >= 16) state.stream?.pause();
       wake?.();
     });
+    const headers = new Promise<Headers>((resolve, reject) => {
+      state.onResponse = () => resolve(state.responseHeaders);
+      state.done.then(() => resolve(state.responseHeaders), reject);
+    });
+    headers.catch(() => {}); // the same error reaches the reader of the messages
     let finished = false;
     let failure: unknown;
     state.done.then(
@@ -415,7 +285,7 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
         if (!finished) state.stream?.cancel();
       }
     }
-    return messages();
+    return { messages: messages(), headers, state };
   }
 
   return {
@@ -439,34 +309,84 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
       header: HeadersInit | undefined,
       input: AsyncIterable<MessageInitShape<I>>,
     ): Promise<StreamResponse<I, O>> {
+      if (method.methodKind !== "server_streaming") {
+        throw new ConnectError(
+          `${pathOf(method)} is a ${method.methodKind.replace("_", "-")} method, which this transport does not carry ` +
+            "(it sends one request message). Pass a transport that does, e.g. createGrpcTransport from " +
+            "@connectrpc/connect-node, as the `transport` option.",
+          Code.Unimplemented,
+        );
+      }
       let first: MessageInitShape<I> | undefined;
+      let count = 0;
       for await (const message of input) {
-        first = message;
-        break;
+        if (count++ === 0) first = message;
+        else throw new ConnectError(`${pathOf(method)} takes exactly one request message`, Code.InvalidArgument);
       }
       const request = toBinary(method.input, asMessage(method.input, first));
-      const messages = serverStream(pathOf(method), request, signal, timeoutMs, header, (bytes) =>
+      const { messages, headers, state } = serverStream(pathOf(method), request, signal, timeoutMs, header, (bytes) =>
         fromBinary(method.output, bytes),
       );
-      return {
-        stream: true,
-        service: method.parent,
-        method,
-        header: NO_HEADERS,
-        message: messages,
-        trailer: NO_HEADERS,
-      };
+      // As connect-node does: the response's headers are there when the call returns, its trailers once it ends.
+      const trailer = new Headers();
+      state.done.then(
+        () => copyInto(trailer, state.responseTrailers),
+        () => copyInto(trailer, state.responseTrailers),
+      );
+      try {
+        return { stream: true, service: method.parent, method, header: await headers, message: messages, trailer };
+      } catch (error) {
+        await messages.return(undefined);
+        throw error;
+      }
     },
 
     streamBytes(method, signal, request) {
-      return serverStream(pathOf(method), toBinary(method.input, request), signal, undefined, undefined, (b) => b);
+      const { messages, headers, state } = serverStream(
+        pathOf(method),
+        toBinary(method.input, request),
+        signal,
+        undefined,
+        undefined,
+        (b) => b,
+      );
+      return Object.assign(messages, { headers, done: state.done });
     },
 
     close() {
       connection?.close();
       connection = undefined;
     },
+
+    dropConnection(reason) {
+      connection?.destroy(new Error(reason));
+      connection = undefined;
+    },
   };
+}
+
+/** A unary response whose header and trailer are built only if read. */
+function unaryResponse<I extends DescMessage, O extends DescMessage>(
+  method: DescMethodUnary<I, O>,
+  message: MessageShape<O>,
+  state: Call,
+): UnaryResponse<I, O> {
+  return {
+    stream: false,
+    service: method.parent,
+    method,
+    message,
+    get header() {
+      return state.responseHeaders;
+    },
+    get trailer() {
+      return state.responseTrailers;
+    },
+  };
+}
+
+function copyInto(target: Headers, source: Headers): void {
+  for (const [name, value] of source) target.append(name, value);
 }
 
 /** The message itself when the caller built one already (the common case), else a new one from the init shape. */
@@ -478,11 +398,57 @@ function pathOf(method: { readonly parent: { readonly typeName: string }; readon
   return `/${method.parent.typeName}/${method.name}`;
 }
 
-/** gRPC percent-encodes grpc-message; a malformed encoding is shown as sent rather than failing the call. */
-function percentDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
+/** A gRPC transport on our own HTTP/2 client (./h2). */
+export function createHttp2Transport(options: Http2TransportOptions): ClosableTransport {
+  const url = new URL(options.baseUrl);
+  const secure = url.protocol === "https:";
+  const target =
+    options.path !== undefined
+      ? { path: options.path }
+      : {
+          host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
+          port: Number(url.port === "" ? (secure ? 443 : 80) : url.port),
+        };
+  const keepalive = new KeepalivePolicy(options.keepalive);
+  return createGrpcTransport(options, {
+    encode: encodeHeaders,
+    connect() {
+      const connection = new H2Connection({
+        ...target,
+        tls: secure ? (options.tls ?? {}) : undefined,
+        keepalive: keepalive.current,
+        ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+        onGoaway: (code, debug) => keepalive.onGoaway(code, debug),
+      });
+      return connection;
+    },
+  });
+}
+
+/**
+ * gRFC A8's client side of keepalive: each GOAWAY ENHANCE_YOUR_CALM "too_many_pings" doubles the interval for the
+ * transport's later connections (grpc-go servers, i.e. durabletask-go and daprd, send it to a client pinging more
+ * often than their policy allows), so a reconnect does not repeat the offence.
+ */
+export class KeepalivePolicy {
+  #current: KeepaliveOptions | undefined;
+
+  constructor(options: KeepaliveOptions | undefined) {
+    this.#current = options;
+  }
+
+  /** The keepalive settings for a new connection. */
+  get current(): KeepaliveOptions | undefined {
+    return this.#current;
+  }
+
+  /** Reads a GOAWAY from the server. */
+  onGoaway(code: number, debug: string): void {
+    const current = this.#current;
+    if (current === undefined || code !== ENHANCE_YOUR_CALM || debug !== "too_many_pings") return;
+    this.#current = { ...current, intervalMs: Math.min(current.intervalMs * 2, MAX_KEEPALIVE_INTERVAL_MS) };
   }
 }
+
+/** The interval never doubles past this (grpc-go's default MinTime is 5 min; an hour is far beyond any policy). */
+const MAX_KEEPALIVE_INTERVAL_MS = 3_600_000;

@@ -1,21 +1,36 @@
 // The one way worker, client and tests open a gRPC (HTTP/2) connection to a Durable Task sidecar.
 import type { ConnectionOptions } from "node:tls";
 import { type Client, Code, createClient, type Transport } from "@connectrpc/connect";
+import { parseSidecarAddress } from "./address.js";
 import { TaskHubSidecarService } from "./gen/orchestrator_service_pb.js";
-import { type ClosableTransport, createHttp2Transport } from "./grpc-http2.js";
+import { type ClosableTransport, createHttp2Transport, type Http2TransportOptions } from "./grpc-http2.js";
+import { createNodeHttp2Transport as nodeHttp2Transport } from "./node-http2.js";
+import { parseProxy, proxyFromEnv } from "./proxy.js";
+
+export {
+  ADDRESS_FORMS,
+  formatSidecarAddress,
+  parseSidecarAddress,
+  type SidecarAddress,
+  type TcpSidecarAddress,
+  type UnixSidecarAddress,
+  unixSocketAddress,
+} from "./address.js";
+export { daprdUpTo118, identifySidecar, type SidecarIdentity } from "./dapr-metadata.js";
+export {
+  EnvelopeReader,
+  encodeEnvelope,
+  encodeTimeout,
+  isGrpcProtoContentType,
+  MAX_TIMER_MS,
+  parseTimeout,
+  trailerError,
+} from "./grpc-codec.js";
+export { type ByteStream, DEFAULT_MAX_RECEIVE_MESSAGE_BYTES, type KeepaliveOptions } from "./grpc-http2.js";
+export { proxyFromEnv } from "./proxy.js";
 
 /** The Durable Task default (durabletask-go, Dapr's `--dapr-grpc-port` in tests). */
-export { daprdUpTo118, identifySidecar, type SidecarIdentity } from "./dapr-metadata.js";
-
 export const DEFAULT_SIDECAR_ADDRESS = "localhost:4001";
-
-export interface SidecarAddress {
-  readonly host: string;
-  readonly port: number;
-  readonly secure: boolean;
-  /** `http(s)://host:port`, the form connect expects. */
-  readonly baseUrl: string;
-}
 
 export interface TlsOptions {
   /** PEM trust anchors; the system roots when absent. */
@@ -29,11 +44,12 @@ export interface TlsOptions {
 
 export interface SidecarConnectionOptions {
   /**
-   * `host:port`, `[v6]:port`, `grpc://`, `grpcs://`, `http://` or `https://` (a `?tls=true` query also selects TLS).
+   * `host:port`, `[v6]:port`, `grpc://`, `grpcs://`, `http://`, `https://` or `dns:` (a `?tls=true` query also
+   * selects TLS), or a Unix socket: `unix:/path`, `unix:///path`, `unix:relative/path` or (Linux) `unix-abstract:name`.
    * Default `localhost:4001`.
    */
   readonly address?: string;
-  /** TLS on (system roots), off, or configured. Overrides the scheme. */
+  /** TLS on (system roots), off, or configured. Overrides the scheme. Not with a Unix socket address. */
   readonly tls?: boolean | TlsOptions;
   /** Headers sent with every call, e.g. `{ "dapr-api-token": token }`. A call's own header wins. */
   readonly metadata?: Readonly<Record<string, string>>;
@@ -54,6 +70,14 @@ export interface SidecarConnectionOptions {
   readonly apiToken?: string;
   /** Retry unary calls that fail with a retryable code (streams are never retried here). Off unless set. */
   readonly retry?: RetryOptions;
+  /** Time allowed to connect: TCP, TLS and the server's first SETTINGS. Default 20 s. */
+  readonly connectTimeoutMs?: number;
+  /**
+   * An HTTP proxy to tunnel through (CONNECT), `http://[user:password@]host:port`; `false` for none. By default the
+   * first of `grpc_proxy`, `https_proxy`, `http_proxy` applies unless `no_grpc_proxy` / `no_proxy` lists the host;
+   * loopback hosts and Unix sockets are always reached directly. Calls through a proxy run on node:http2.
+   */
+  readonly proxy?: string | false;
 }
 
 export interface RetryOptions {
@@ -66,44 +90,48 @@ export interface RetryOptions {
   readonly retryableCodes?: readonly Code[];
 }
 
-const DEFAULT_PORTS: Record<string, number> = { grpc: 4001, grpcs: 443, http: 80, https: 443 };
-const ADDRESS_FORMS =
-  "host:port, [ipv6]:port, grpc://host:port, grpcs://host:port, http://host:port or https://host:port";
-
-/** Parses a sidecar address. Throws a TypeError naming the accepted forms when it cannot. */
-export function parseSidecarAddress(address: string): SidecarAddress {
-  const trimmed = address.trim();
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(trimmed)?.[1]?.toLowerCase();
-  if (scheme !== undefined && !(scheme in DEFAULT_PORTS)) {
-    throw new TypeError(`Unsupported sidecar address scheme "${scheme}" in "${address}". Use ${ADDRESS_FORMS}.`);
-  }
-  let url: URL;
-  try {
-    url = new URL(scheme === undefined ? `grpc://${trimmed}` : trimmed);
-  } catch {
-    throw new TypeError(`Invalid sidecar address "${address}". Use ${ADDRESS_FORMS}.`);
-  }
-  if (url.hostname === "" || (url.pathname !== "" && url.pathname !== "/")) {
-    throw new TypeError(`Invalid sidecar address "${address}". Use ${ADDRESS_FORMS}.`);
-  }
-  const kind = scheme ?? "grpc";
-  const tlsParam = url.searchParams.get("tls")?.toLowerCase();
-  const secure = kind === "grpcs" || kind === "https" || tlsParam === "true";
-  const port = url.port === "" ? (DEFAULT_PORTS[kind] as number) : Number(url.port);
-  const host = url.hostname;
-  return { host, port, secure, baseUrl: `${secure ? "https" : "http"}://${host}:${port}` };
-}
-
 /** A connect transport that can also be closed (ends its HTTP/2 connection; a later call opens a new one). */
 export type SidecarTransport = ClosableTransport;
 
-/** Opens a gRPC transport over HTTP/2. Connections are made lazily, on the first call. */
+/**
+ * Opens a gRPC transport over HTTP/2: our own HTTP/2 client, or node:http2 when a proxy is in the way. Connections are
+ * made lazily, on the first call.
+ */
 export function createSidecarTransport(options: SidecarConnectionOptions = {}): SidecarTransport {
+  const settings = transportSettings(options);
+  return settings.proxy === undefined ? createHttp2Transport(settings) : nodeHttp2Transport(settings);
+}
+
+/**
+ * The same gRPC transport on node:http2 instead of our HTTP/2 client: the escape hatch when ours misbehaves somewhere.
+ * About 3× the CPU per call (BENCHMARKS.md).
+ */
+export function createNodeHttp2Transport(options: SidecarConnectionOptions = {}): SidecarTransport {
+  return nodeHttp2Transport(transportSettings(options));
+}
+
+/** The transport settings `options` ask for, the proxy (if any) resolved. */
+function transportSettings(options: SidecarConnectionOptions): Http2TransportOptions & { readonly proxy?: URL } {
   const parsed = parseSidecarAddress(options.address ?? DEFAULT_SIDECAR_ADDRESS);
+  if (parsed.kind === "unix" && options.tls !== undefined && options.tls !== false) {
+    throw new TypeError(
+      `TLS cannot be used with the Unix socket address "${options.address}": drop the tls option (the socket's file permissions guard it).`,
+    );
+  }
   const secure = options.tls === undefined ? parsed.secure : options.tls !== false;
   const retry = options.retry;
-  return createHttp2Transport({
-    baseUrl: `${secure ? "https" : "http"}://${parsed.host}:${parsed.port}`,
+  const proxy =
+    parsed.kind === "unix" || options.proxy === false
+      ? undefined
+      : options.proxy === undefined
+        ? proxyFromEnv(parsed.host, parsed.port)
+        : parseProxy(options.proxy);
+  return {
+    ...(proxy === undefined ? {} : { proxy }),
+    ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+    ...(parsed.kind === "unix"
+      ? { baseUrl: parsed.baseUrl, path: parsed.path }
+      : { baseUrl: `${secure ? "https" : "http"}://${parsed.host}:${parsed.port}` }),
     headers: { ...options.metadata, ...(options.apiToken === undefined ? {} : { "dapr-api-token": options.apiToken }) },
     defaultTimeoutMs: options.defaultTimeoutMs,
     maxReceiveMessageBytes: options.maxReceiveMessageBytes,
@@ -121,7 +149,7 @@ export function createSidecarTransport(options: SidecarConnectionOptions = {}): 
             retryableCodes: new Set(retry.retryableCodes ?? [Code.Unavailable, Code.DeadlineExceeded]),
           },
         }),
-  });
+  };
 }
 
 export type SidecarClient = Client<typeof TaskHubSidecarService>;

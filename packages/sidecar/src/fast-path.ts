@@ -19,6 +19,13 @@ import {
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "@dt/core";
 import { GetWorkItemsRequestSchema, TaskHubSidecarService } from "@dt/proto";
+import {
+  EnvelopeReader,
+  encodeEnvelope,
+  isGrpcProtoContentType,
+  MAX_TIMER_MS,
+  parseTimeout,
+} from "@dt/proto/transport";
 import { type Backend, describeError, storeFailure } from "./backend.js";
 import { encodeWorkItem } from "./encoding.js";
 
@@ -126,35 +133,34 @@ export function createFastPath(
 
   /** Reads the request body: exactly one uncompressed message, at most maxMessageBytes. */
   function readRequest(stream: http2.ServerHttp2Stream, method: string, onMessage: (bytes: Uint8Array) => void): void {
-    let buffered: Buffer | undefined;
+    const reader = new EnvelopeReader(maxMessageBytes, "maxMessageBytes");
+    let message: Uint8Array | undefined;
     let rejected = false;
+    const reject = (error: unknown) => {
+      rejected = true;
+      fail(stream, method, error);
+    };
+    const take = (bytes: Uint8Array) => {
+      if (message !== undefined)
+        throw new ConnectError(`protocol error: received extra input message for ${method} method`, Code.Unimplemented);
+      message = bytes;
+    };
     stream.on("data", (chunk: Buffer) => {
       if (rejected) return;
-      buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
-      if (buffered.length >= 5) {
-        const length = buffered.readUInt32BE(1);
-        if (length > maxMessageBytes) {
-          rejected = true;
-          buffered = undefined;
-          fail(
-            stream,
-            method,
-            new ConnectError(
-              `message size ${length} is larger than configured readMaxBytes ${maxMessageBytes}`,
-              Code.ResourceExhausted,
-            ),
-          );
-        }
+      try {
+        reader.push(chunk, take);
+      } catch (error) {
+        reject(error);
       }
     });
     stream.once("end", () => {
       if (rejected) return;
-      let message: Uint8Array;
-      try {
-        message = singleMessage(buffered, method);
-      } catch (error) {
-        fail(stream, method, error);
-        return;
+      if (reader.pending > 0)
+        return reject(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
+      if (message === undefined) {
+        return reject(
+          new ConnectError(`protocol error: missing input message for ${method} method`, Code.Unimplemented),
+        );
       }
       onMessage(message);
     });
@@ -168,7 +174,7 @@ export function createFastPath(
       try {
         const output = route.method.output;
         const message = isMessage(res, output) ? res : create(output, res as MessageInitShape<typeof output>);
-        frame = envelope(toBinary(output, message));
+        frame = encodeEnvelope(toBinary(output, message));
       } catch (error) {
         fail(stream, route.method.name, error); // INTERNAL, as connect answers a response it cannot serialize
         return;
@@ -196,7 +202,7 @@ export function createFastPath(
     }
   }
 
-  function unary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, route: Route): void {
+  function unary(stream: http2.ServerHttp2Stream, timeoutMs: number | undefined, route: Route): void {
     const name = route.method.name;
     readRequest(stream, name, (bytes) => {
       let req: unknown;
@@ -206,7 +212,7 @@ export function createFastPath(
         fail(stream, name, parseError(error));
         return;
       }
-      const call = route.waits ? callSignal(stream, headers) : undefined;
+      const call = route.waits ? callSignal(stream, timeoutMs) : undefined;
       let result: unknown;
       try {
         result = route.handle(req, call?.signal);
@@ -239,7 +245,7 @@ export function createFastPath(
    */
   function callSignal(
     stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
+    timeoutMs: number | undefined,
   ): { readonly signal: AbortSignal; done(): void } {
     const controller = new AbortController();
     const onClose = () => controller.abort(CALL_CANCELLED);
@@ -247,7 +253,6 @@ export function createFastPath(
     stream.once("aborted", onClose);
     if (shutdown.aborted) controller.abort(shutdown.reason);
     else waiting.add(controller);
-    const timeoutMs = parseTimeout(headers["grpc-timeout"]);
     const timer =
       timeoutMs === undefined
         ? undefined
@@ -266,7 +271,7 @@ export function createFastPath(
     };
   }
 
-  function serveWorkItems(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  function serveWorkItems(stream: http2.ServerHttp2Stream, timeoutMs: number | undefined): void {
     const method = TaskHubSidecarService.method.getWorkItems.name;
     readRequest(stream, method, (bytes) => {
       let capabilities: ReturnType<typeof fromBinary<typeof GetWorkItemsRequestSchema>>["capabilities"];
@@ -277,13 +282,13 @@ export function createFastPath(
         return;
       }
       if (stream.destroyed || stream.closed) return;
-      void pump(stream, headers, capabilities);
+      void pump(stream, timeoutMs, capabilities);
     });
   }
 
   async function pump(
     stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
+    timeoutMs: number | undefined,
     capabilities: Parameters<Backend["workItems"]>[0],
   ): Promise<void> {
     const method = TaskHubSidecarService.method.getWorkItems.name;
@@ -302,7 +307,6 @@ export function createFastPath(
     stream.once("aborted", onClose);
     if (shutdown.aborted) onShutdown();
     else shutdown.addEventListener("abort", onShutdown, { once: true });
-    const timeoutMs = parseTimeout(headers["grpc-timeout"]);
     const timer =
       timeoutMs === undefined
         ? undefined
@@ -320,7 +324,7 @@ export function createFastPath(
         const next = await items.next();
         if (next.done === true) break;
         if (stream.destroyed || stream.closed) break; // the item goes back with the stream's other work
-        if (!stream.write(envelope(encodeWorkItem(next.value)))) {
+        if (!stream.write(encodeEnvelope(encodeWorkItem(next.value)))) {
           // Backpressure: the next item is taken only once the worker reads (or the stream goes).
           await new Promise<void>((resolve) => {
             const done = () => {
@@ -361,7 +365,7 @@ export function createFastPath(
     if (path === undefined) return false;
     const route = routes.get(path);
     if (route === undefined && path !== workItems) return false;
-    if (headers[":method"] !== "POST" || !isGrpcProto(headers["content-type"])) return false;
+    if (headers[":method"] !== "POST" || !isGrpcProtoContentType(headers["content-type"])) return false;
     const encoding = headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false; // connect decompresses
     stream.on("error", () => {}); // a reset by the client; 'close' does the rest
@@ -370,8 +374,15 @@ export function createFastPath(
       fail(stream, method, new ConnectError("missing or invalid dapr-api-token metadata", Code.Unauthenticated));
       return true;
     }
-    if (route === undefined) serveWorkItems(stream, headers);
-    else unary(stream, headers, route);
+    let timeoutMs: number | undefined;
+    try {
+      timeoutMs = deadline(headers["grpc-timeout"]);
+    } catch (error) {
+      fail(stream, path.slice(prefix.length), error);
+      return true;
+    }
+    if (route === undefined) serveWorkItems(stream, timeoutMs);
+    else unary(stream, timeoutMs, route);
     return true;
   };
 }
@@ -382,75 +393,12 @@ const EMPTY_MESSAGE_FRAME = Buffer.alloc(5);
 /** The abort reason of a call whose client went away (nobody reads the answer). */
 const CALL_CANCELLED = new ConnectError("the client cancelled the call", Code.Canceled);
 
-/** A gRPC message frame: flags (0: not compressed), the length, the message. */
-function envelope(body: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(5 + body.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(body.length, 1);
-  frame.set(body, 5);
-  return frame;
-}
-
-function isGrpcProto(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  const type = contentType.split(";", 1)[0]?.trim().toLowerCase();
-  return type === "application/grpc" || type === "application/grpc+proto";
-}
-
-/** The one message of a unary (or server-streaming) request, as connect's handler insists. */
-function singleMessage(body: Buffer | undefined, method: string): Uint8Array {
-  let message: Uint8Array | undefined;
-  let offset = 0;
-  const length = body?.length ?? 0;
-  while (body !== undefined && offset < length) {
-    if (length - offset < 5) {
-      throw new ConnectError(`protocol error: incomplete envelope`, Code.InvalidArgument);
-    }
-    const flags = body[offset] as number;
-    const size = body.readUInt32BE(offset + 1);
-    if (length - offset - 5 < size) {
-      throw new ConnectError(
-        `protocol error: promised ${size} bytes in enveloped message, got ${length - offset - 5} bytes`,
-        Code.InvalidArgument,
-      );
-    }
-    if ((flags & 1) !== 0) {
-      throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
-    }
-    if (message !== undefined) {
-      throw new ConnectError(`protocol error: received extra input message for ${method} method`, Code.Unimplemented);
-    }
-    message = body.subarray(offset + 5, offset + 5 + size);
-    offset += 5 + size;
-  }
-  if (message === undefined) {
-    throw new ConnectError(`protocol error: missing input message for ${method} method`, Code.Unimplemented);
-  }
-  return message;
-}
-
-/** gRPC's `grpc-timeout`: up to 8 digits and a unit. */
-function parseTimeout(value: string | string[] | undefined): number | undefined {
-  if (typeof value !== "string") return undefined;
-  const match = /^(\d{1,8})([HMSmun])$/.exec(value);
-  if (match === null) return undefined;
-  const n = Number(match[1]);
-  const unit = match[2];
-  const ms =
-    unit === "H"
-      ? n * 3_600_000
-      : unit === "M"
-        ? n * 60_000
-        : unit === "S"
-          ? n * 1000
-          : unit === "m"
-            ? n
-            : unit === "u"
-              ? n / 1000
-              : n / 1_000_000;
-  return Math.min(ms, 0x7fffffff);
-}
-
 function parseError(error: unknown): ConnectError {
   return new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
+}
+
+/** The call's deadline in ms, when it has one a timer can hold; a longer one is as good as none. */
+function deadline(value: string | string[] | undefined): number | undefined {
+  const ms = parseTimeout(typeof value === "string" ? value : undefined);
+  return ms === undefined || ms > MAX_TIMER_MS ? undefined : ms;
 }

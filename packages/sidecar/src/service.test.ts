@@ -99,7 +99,7 @@ describe("startSidecar", () => {
         (e: unknown) => ConnectError.from(e),
       );
     expect(error?.code).toBe(Code.ResourceExhausted);
-    expect(error?.rawMessage).toMatch(/larger than configured readMaxBytes 10000/);
+    expect(error?.rawMessage).toMatch(/larger than configured readMaxBytes 10000|exceeds the limit of 10000 bytes/);
     expect((await c.getInstance({ instanceId: "too-big" })).exists).toBe(false);
   });
 
@@ -140,7 +140,7 @@ describe("startSidecar", () => {
       (e: unknown) => ConnectError.from(e),
     );
     expect(big?.code).toBe(Code.ResourceExhausted);
-    expect(big?.rawMessage).toMatch(/larger than configured readMaxBytes 10000/);
+    expect(big?.rawMessage).toMatch(/larger than configured readMaxBytes 10000|exceeds the limit of 10000 bytes/);
     expect(await codeOf(c.completeActivityTask({ instanceId: "x", taskId: 1 }))).toBeUndefined(); // dropped
     const notFound = await c.completeWorkflowTask({ instanceId: "x" }).then(
       () => undefined,

@@ -9,8 +9,10 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext, type Servi
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type Logger, silentLogger } from "@dt/core";
 import { type GetWorkItemsRequest, TaskHubSidecarService } from "@dt/proto";
+import { formatSidecarAddress, unixSocketAddress } from "@dt/proto/transport";
 import { Backend, describeError, storeFailure } from "./backend.js";
 import { createFastPath, type UnaryHandlers } from "./fast-path.js";
+import { claimSocketPath, listen } from "./listen.js";
 import { MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
 
@@ -27,6 +29,13 @@ export interface SidecarOptions {
   readonly host?: string;
   /** TCP port; 0 (the default) picks a free one. */
   readonly port?: number;
+  /**
+   * Listen on this Unix socket instead of TCP (`host` and `port` are then not used); on Linux `"\0name"` is a name in
+   * the abstract namespace. A socket file left by a sidecar that died is replaced when nothing answers on it; any other
+   * file there, or a live socket, fails the start (`code` ENOTSOCK or EADDRINUSE). The file is removed on close.
+   * Clients connect to `unix:<path>` (`sidecar.address`).
+   */
+  readonly socket?: string;
   /** Where state lives. Default: a new MemoryStore. A store you pass stays open when the sidecar closes. */
   readonly store?: Store;
   /** When set, every call must carry this value in the `dapr-api-token` header (as daprd with DAPR_API_TOKEN). */
@@ -45,10 +54,17 @@ export interface SidecarOptions {
 }
 
 export interface Sidecar {
-  /** `host:port`, as clients and workers take it (`127.0.0.1:50123`). */
+  /**
+   * As clients and workers take it: `host:port` (`127.0.0.1:50123`), or `unix:<path>` (`unix-abstract:<name>`) on a
+   * socket.
+   */
   readonly address: string;
+  /** The TCP interface; `localhost` (the authority clients send) on a socket. */
   readonly host: string;
+  /** The TCP port; 0 on a socket. */
   readonly port: number;
+  /** The Unix socket it listens on (`"\0name"`: abstract), or undefined on TCP. */
+  readonly socket: string | undefined;
   readonly store: Store;
   /** Stops listening, ends streams and long polls, and waits for connections to close. Idempotent. */
   close(): Promise<void>;
@@ -61,7 +77,15 @@ const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** Starts a sidecar and resolves once it accepts connections. */
 export async function startSidecar(options: SidecarOptions = {}): Promise<Sidecar> {
-  const host = options.host ?? "127.0.0.1";
+  const socket = options.socket;
+  // Checked before anything starts: a path too long for the platform, or an abstract name off Linux, is a TypeError.
+  const socketAddress = socket === undefined ? undefined : unixSocketAddress(socket);
+  if (socket !== undefined && options.tls !== undefined) {
+    throw new TypeError(
+      "startSidecar: `socket` and `tls` exclude each other (clients do not speak TLS over a Unix socket).",
+    );
+  }
+  const host = socket === undefined ? (options.host ?? "127.0.0.1") : "localhost";
   const logger = options.logger ?? silentLogger;
   const ownStore = options.store === undefined;
   const store = options.store ?? new MemoryStore();
@@ -138,21 +162,22 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
     session.once("close", () => sessions.delete(session));
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(options.port ?? 0, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    if (socket === undefined) await listen(server, { port: options.port ?? 0, host });
+    else {
+      await claimSocketPath(socket);
+      await listen(server, { path: socket });
+    }
   } catch (error) {
     backend.close();
     if (ownStore) store.close();
     throw error;
   }
   server.on("error", (error) => logger.error("server error", { error: String(error) }));
-  const port = (server.address() as AddressInfo).port;
-  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const port = socket === undefined ? (server.address() as AddressInfo).port : 0;
+  const address =
+    socketAddress === undefined
+      ? `${host.includes(":") ? `[${host}]` : host}:${port}`
+      : formatSidecarAddress(socketAddress);
   logger.info("sidecar listening", { address, tls: options.tls !== undefined, auth: options.apiToken !== undefined });
 
   let closed: Promise<void> | undefined;
@@ -179,6 +204,7 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
     address,
     host,
     port,
+    socket,
     store,
     close: () => stop(true),
     kill: () => stop(false),

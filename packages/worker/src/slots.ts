@@ -13,12 +13,27 @@ export class Slots {
     return true;
   }
 
-  acquire(): Promise<void> {
+  /** Waits (in order) for a slot; if `signal` aborts first, rejects with its reason and takes none. */
+  acquire(signal?: AbortSignal): Promise<void> {
     if (this.#free > 0) {
       this.#free--;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    if (signal === undefined) return new Promise((resolve) => this.#waiting.push(resolve));
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.#waiting.indexOf(granted);
+        if (index >= 0) this.#waiting.splice(index, 1);
+        reject(signal.reason);
+      };
+      const granted = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiting.push(granted);
+    });
   }
 
   release(): void {

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { type AsyncWorkflowFunction, runWorkflowTurn, toRegistrable } from "@dt/aio";
 import {
   type ActivityDefinition,
@@ -24,12 +24,10 @@ import {
 import {
   type ActivityRequest,
   ActivityResponseSchema,
-  decodeWorkItemShallow,
   GetWorkItemsRequestSchema,
   type HistoryEvent,
   HistoryEventSchema,
   OrchestrationStatus,
-  TaskHubSidecarService,
   WorkerCapability,
   type WorkflowRequest,
   type WorkflowResponse,
@@ -40,6 +38,7 @@ import {
   connectionFromEnv,
   createSidecarClient,
   createSidecarTransport,
+  DEFAULT_SIDECAR_ADDRESS,
   daprdUpTo118,
   identifySidecar,
   type SidecarClient,
@@ -48,9 +47,28 @@ import {
 } from "@dt/proto/transport";
 import { context, ProxyTracerProvider, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { HistoryCache } from "./history-cache.js";
+import {
+  describeFailure,
+  HELLO_INTERVAL_MS,
+  helloTimeoutMs,
+  isSilence,
+  WORKER_KEEPALIVE,
+  whenAnswered,
+} from "./liveness.js";
 import { backoffMs, Slots } from "./slots.js";
+import { withSendLimit, workItemStream } from "./transport-adapters.js";
 
 export interface WorkerOptions extends SidecarConnectionOptions {
+  /**
+   * A connect-es `Transport` to reach the sidecar through instead of the one the worker would open (e.g.
+   * `createGrpcTransport` from @connectrpc/connect-node, for its interceptors or node:http2). When it is set, no
+   * transport is created: `address` is then only named in logs and errors; `tls`, `metadata`, `apiToken`,
+   * `keepalive`, `retry`, `defaultTimeoutMs`, `maxReceiveMessageBytes` and the `DAPR_*` variables are not read
+   * (configure the transport itself); `maxResponseBytes` still applies. The worker never closes a transport it was
+   * given. On a transport without @dt/proto's raw-bytes stream (`streamBytes`), work items arrive through connect's
+   * typed streaming call, decoded whole.
+   */
+  readonly transport?: Transport;
   readonly converter?: DataConverter;
   /** Structured logs (silent by default). */
   readonly logger?: Logger;
@@ -73,8 +91,17 @@ export interface WorkerOptions extends SidecarConnectionOptions {
   readonly shutdownTimeoutMs?: number;
   /** Reconnect backoff: first delay and cap, in ms. Default 250 ms and 15 s (jittered). */
   readonly reconnect?: { readonly initialDelayMs?: number; readonly maxDelayMs?: number };
-  /** Hello keepalive on the open stream; a failed Hello reconnects. Default 30 s. */
+  /**
+   * A Hello to the sidecar this often while the stream is open; one not answered within the interval (kept within
+   * 1–10 s) drops the connection and reconnects, so a silent or black-holed path is replaced. Default 30 s.
+   */
   readonly keepaliveIntervalMs?: number;
+  /**
+   * HTTP/2 PING keepalive (gRFC A8). The worker turns it on by default, within the ping policies of daprd and
+   * durabletask-go: `{ intervalMs: 300_000, timeoutMs: 20_000, permitWithoutCalls: false }` (`WORKER_KEEPALIVE`).
+   * Set it (or `DAPR_GRPC_KEEPALIVE_*`) to use other values.
+   */
+  readonly keepalive?: NonNullable<SidecarConnectionOptions["keepalive"]>;
   /** Responses larger than this are replaced by a failure, so no instance is stuck on a rejected message. 4 MiB. */
   readonly maxResponseBytes?: number;
 }
@@ -94,7 +121,11 @@ const tracer = trace.getTracer("@dt/worker");
 export class TaskHubGrpcWorker {
   readonly #registry = new Registry();
   readonly #options: WorkerOptions;
-  readonly #transport: SidecarTransport;
+  readonly #transport: Transport;
+  /** The transport this worker opened, closed by `stop()`; undefined when one was passed in. */
+  readonly #ownTransport: SidecarTransport | undefined;
+  /** Where the sidecar is, for logs and errors. */
+  readonly #where: string;
   readonly #sidecar: SidecarClient;
   readonly #logger: Logger;
   readonly #converter: DataConverter; /** Work items held per kind (running or queued); the stream is read only while the item's kind has room. */
@@ -110,16 +141,31 @@ export class TaskHubGrpcWorker {
   #stream: AbortController | undefined;
   #ready = false;
   #readyWaiters: (() => void)[] = [];
+  /** Why the last attempt to open the work-item stream failed (what `waitForReady` reports when it gives up). */
+  #lastFailure: unknown;
   /** false once the sidecar said CompleteWorkflowTask is unimplemented (Dapr < 1.18): use the older name. */
   #completeWorkflowTask = true;
 
   constructor(options: WorkerOptions = {}) {
-    this.#options = options.useEnvironment === false ? options : connectionFromEnv(process.env, options);
+    const given = options.transport;
+    this.#options =
+      given !== undefined || options.useEnvironment === false ? options : connectionFromEnv(process.env, options);
     // The transport refuses to send a message over the limit (RESOURCE_EXHAUSTED); results are checked that way.
-    this.#transport = createSidecarTransport({
-      ...this.#options,
-      maxSendMessageBytes: options.maxResponseBytes ?? options.maxSendMessageBytes ?? 4 * 1024 * 1024,
-    });
+    const maxSendMessageBytes = options.maxResponseBytes ?? options.maxSendMessageBytes ?? 4 * 1024 * 1024;
+    this.#ownTransport =
+      given === undefined
+        ? createSidecarTransport({
+            ...this.#options,
+            keepalive: this.#options.keepalive ?? WORKER_KEEPALIVE,
+            maxSendMessageBytes,
+          })
+        : undefined;
+    this.#transport = this.#ownTransport ?? withSendLimit(given as Transport, maxSendMessageBytes);
+    const address = this.#options.address;
+    this.#where =
+      given === undefined
+        ? `at ${address ?? DEFAULT_SIDECAR_ADDRESS}`
+        : `through the transport passed in${address === undefined ? "" : ` (${address})`}`;
     this.#sidecar = createSidecarClient(this.#transport);
     this.#logger = options.logger ?? silentLogger;
     this.#converter = options.converter ?? jsonConverter;
@@ -179,7 +225,11 @@ export class TaskHubGrpcWorker {
     this.#running = this.#receiveLoop();
   }
 
-  /** Resolves once the worker has a work-item stream open. */
+  /**
+   * Resolves once the worker's work-item stream is open and the sidecar has answered it (not refused it, nor left it
+   * queued). With `timeoutMs`, rejects with SIDECAR_UNAVAILABLE after that long; its message and `grpcCode` name the
+   * last failure (e.g. UNAUTHENTICATED for a wrong token) and `cause` holds it.
+   */
   async waitForReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.#ready) return;
     if (options.signal?.aborted === true) throw options.signal.reason;
@@ -187,15 +237,7 @@ export class TaskHubGrpcWorker {
       const timer =
         options.timeoutMs === undefined
           ? undefined
-          : setTimeout(() => {
-              reject(
-                new SidecarError(
-                  "SIDECAR_UNAVAILABLE",
-                  "UNAVAILABLE",
-                  `The worker did not connect to the sidecar at ${this.#options.address} within ${options.timeoutMs} ms. Is it running?`,
-                ),
-              );
-            }, options.timeoutMs);
+          : setTimeout(() => reject(this.#notReadyError(options.timeoutMs as number)), options.timeoutMs);
       options.signal?.addEventListener("abort", () => reject(options.signal?.reason), { once: true });
       this.#readyWaiters.push(() => {
         clearTimeout(timer);
@@ -206,6 +248,24 @@ export class TaskHubGrpcWorker {
 
   get isReady(): boolean {
     return this.#ready;
+  }
+
+  /** Why the worker is not ready after `timeoutMs`: the last failure, when there was one. */
+  #notReadyError(timeoutMs: number): SidecarError {
+    const within = `The worker did not connect to the sidecar ${this.#where} within ${timeoutMs} ms`;
+    if (this.#lastFailure === undefined) {
+      return new SidecarError("SIDECAR_UNAVAILABLE", "UNAVAILABLE", `${within}. Is it running?`);
+    }
+    const { grpcCode, text } = describeFailure(this.#lastFailure);
+    return new SidecarError("SIDECAR_UNAVAILABLE", grpcCode, `${within}. The last attempt failed with ${text}.`, {
+      cause: this.#lastFailure,
+    });
+  }
+
+  /** Notes why an attempt failed; a sidecar gone silent also loses its connection, so the next attempt opens one. */
+  #attemptFailed(error: unknown): void {
+    this.#lastFailure = error;
+    if (isSilence(error)) this.#ownTransport?.dropConnection(`the sidecar did not answer in time: ${String(error)}`);
   }
 
   /**
@@ -238,7 +298,7 @@ export class TaskHubGrpcWorker {
     this.#stream?.abort();
     await running;
     this.#running = undefined;
-    this.#transport.close();
+    this.#ownTransport?.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -251,6 +311,12 @@ export class TaskHubGrpcWorker {
     const stopping = this.#stopping.signal;
     const { initialDelayMs = 250, maxDelayMs = 15_000 } = this.#options.reconnect ?? {};
     const stateful = this.#options.statefulHistory ?? true;
+    const helloIntervalMs = this.#options.keepaliveIntervalMs ?? HELLO_INTERVAL_MS;
+    const hello = (signal?: AbortSignal) =>
+      this.#sidecar.hello(
+        {},
+        { ...(signal === undefined ? {} : { signal }), timeoutMs: helloTimeoutMs(helloIntervalMs) },
+      );
     for (let attempt = 0; !stopping.aborted; attempt++) {
       const stream = new AbortController();
       this.#stream = stream;
@@ -261,32 +327,63 @@ export class TaskHubGrpcWorker {
       };
       let keepalive: NodeJS.Timeout | undefined;
       try {
-        await this.#sidecar.hello({}, { signal: stream.signal, timeoutMs: 10_000 });
+        await hello(stream.signal);
         cache.limits = await this.#sidecarLimits(stream.signal);
-        // Read bytes straight from the transport: connect's client wraps every streamed message in extra async
+        // On our transport, bytes straight from it: connect's client wraps every streamed message in extra async
         // machinery, and a workflow's past events are decoded only where the live execution has not seen them.
         const request = create(GetWorkItemsRequestSchema, {
           capabilities: stateful ? [WorkerCapability.STATEFUL_HISTORY] : [],
         });
-        const items = this.#transport.streamBytes(TaskHubSidecarService.method.getWorkItems, stream.signal, request);
+        const items = workItemStream(this.#transport, stream.signal, request);
+        const iterator = items[Symbol.asyncIterator]();
+        const first = iterator.next();
+        // Ready means answered: a refused stream or one queued behind MAX_CONCURRENT_STREAMS=0 is not.
+        await whenAnswered(first, items.headers, () => hello(stream.signal));
+        this.#lastFailure = undefined;
         this.#setReady(true);
         attempt = 0;
-        this.#logger.info("connected to the sidecar", { address: this.#options.address ?? "localhost:4001" });
-        keepalive = setInterval(() => {
-          this.#sidecar.hello({}, { timeoutMs: 10_000 }).catch((error: unknown) => {
-            this.#logger.warn("keepalive failed; reconnecting", { error: String(error) });
-            stream.abort();
-          });
-        }, this.#options.keepaliveIntervalMs ?? 30_000);
-        for await (const bytes of items) {
-          const { item, pastEvents } = decodeWorkItemShallow(bytes);
+        this.#logger.info("connected to the sidecar", { where: this.#where });
+        // One Hello at a time: the next is due an interval after the previous one was answered.
+        const beat = () => {
+          keepalive = setTimeout(() => {
+            hello().then(
+              () => {
+                if (!stream.signal.aborted) beat();
+              },
+              (error: unknown) => {
+                if (stream.signal.aborted) return;
+                this.#logger.warn("keepalive failed; reconnecting", { error: String(error) });
+                stream.abort();
+                this.#attemptFailed(error);
+              },
+            );
+          }, helloIntervalMs);
+        };
+        beat();
+        // A stream that ends while every slot is taken is noticed then, not once a slot frees: the items it left
+        // waiting go back to the sidecar with it, and the worker reconnects.
+        const over = new AbortController();
+        const abortOver = () => over.abort();
+        items.done?.then(abortOver, abortOver);
+        const streamOver = AbortSignal.any([stream.signal, over.signal]);
+        for (let next = await first; next.done !== true; next = await iterator.next()) {
+          const { item, pastEvents } = next.value;
           const kind = item.request.case;
           if (kind === undefined) {
             this.#logger.warn("ignoring a work item of a kind this worker does not know");
             continue;
           }
           // Backpressure: the next item is read only when its kind has room, so the sidecar keeps what we cannot take.
-          if (!this.#admitted[kind].tryAcquire()) await this.#admitted[kind].acquire();
+          if (!this.#admitted[kind].tryAcquire()) {
+            const admitted = await this.#admitted[kind].acquire(streamOver).then(
+              () => true,
+              () => false,
+            );
+            if (!admitted) {
+              await items.done; // how it ended: a failure goes to the catch below
+              break;
+            }
+          }
           if (stopping.aborted) {
             this.#admitted[kind].release();
             break;
@@ -305,9 +402,15 @@ export class TaskHubGrpcWorker {
       } catch (error) {
         if (!stopping.aborted) {
           this.#logger.warn("work-item stream failed; reconnecting", { error: String(error), attempt });
+          // A keepalive failure (noted already) ends the stream by aborting it: that is not the cause.
+          if (!stream.signal.aborted) {
+            stream.abort(); // before the connection may be dropped: a call still queued there must not move on
+            this.#attemptFailed(error);
+          }
         }
       } finally {
-        clearInterval(keepalive);
+        clearTimeout(keepalive);
+        stream.abort(); // a stream that was never answered is still open
         this.#setReady(false);
       }
       if (stopping.aborted) break;
@@ -390,7 +493,8 @@ export class TaskHubGrpcWorker {
   /** What the connected sidecar cannot do: daprd is asked its version (Dapr's GetMetadata); others can do everything. */
   async #sidecarLimits(signal: AbortSignal): Promise<SidecarLimits | undefined> {
     try {
-      const sidecar = await identifySidecar(this.#transport, { signal, timeoutMs: 10_000 });
+      const timeoutMs = helloTimeoutMs(this.#options.keepaliveIntervalMs ?? HELLO_INTERVAL_MS);
+      const sidecar = await identifySidecar(this.#transport, { signal, timeoutMs });
       if (sidecar.kind !== "daprd") return undefined;
       const limits = daprdLimits(sidecar.runtimeVersion);
       if (limits !== undefined) this.#logger.info("connected to daprd", { version: sidecar.runtimeVersion, limits });
@@ -614,5 +718,14 @@ function decodePast(
  */
 export function daprdLimits(version: string): SidecarLimits | undefined {
   if (!daprdUpTo118(version)) return undefined;
-  return { sendEvent: `daprd ${version || "(unknown version)"} does not deliver events between workflows` };
+  const name = `daprd ${version || "(unknown version)"}`;
+  return {
+    sendEvent: `${name} does not deliver events between workflows`,
+    // Observed on 1.18.3: "trying to send message larger than max (3146349 vs. 2097152)" from its scheduler for a
+    // 3 MiB input, retried every second. The rest of the scheduled job (ids, names) takes well under 16 KiB.
+    activityInput: {
+      maxBytes: 2 * 1024 * 1024 - 16 * 1024,
+      reason: `${name} schedules activities through its scheduler, whose messages are limited to 2 MiB`,
+    },
+  };
 }

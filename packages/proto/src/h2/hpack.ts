@@ -8,6 +8,17 @@ export class HpackError extends Error {
   override name = "HpackError";
 }
 
+/**
+ * A well-formed header block whose decoded list is larger than the decoder's limit. The block was decoded to its end,
+ * so the dynamic table is in step and the connection can go on: only the stream is lost.
+ */
+export class HeaderListTooLarge extends Error {
+  override name = "HeaderListTooLarge";
+  constructor(readonly limit: number) {
+    super(`a header list larger than ${limit} bytes (SETTINGS_MAX_HEADER_LIST_SIZE, decoded, 32 bytes a field)`);
+  }
+}
+
 // RFC 7541 Appendix A, indexes 1..61; "name value" split at the first space (names never contain one).
 const STATIC_NAMES: string[] = [];
 const STATIC_VALUES: string[] = [];
@@ -217,22 +228,30 @@ export class HpackDecoder {
   #count = 0;
   /** Read position in the block being decoded. */
   #pos = 0;
+  /** The largest decoded header list accepted, counted as SETTINGS_MAX_HEADER_LIST_SIZE is (RFC 9113 §6.5.2). */
+  readonly #maxListSize: number;
 
-  /** `maxTableSize`: the SETTINGS_HEADER_TABLE_SIZE we advertised (default 4096). */
-  constructor(maxTableSize = 4096) {
+  /**
+   * `maxTableSize`: the SETTINGS_HEADER_TABLE_SIZE we advertised (default 4096). `maxListSize`: the largest decoded
+   * header list (name + value + 32 octets per field) `decode` returns; larger ones throw HeaderListTooLarge.
+   */
+  constructor(maxTableSize = 4096, maxListSize = Number.POSITIVE_INFINITY) {
     this.#maxTableSize = maxTableSize;
     this.#limit = maxTableSize;
+    this.#maxListSize = maxListSize;
   }
 
   /**
    * Decodes one complete header block (HEADERS + CONTINUATION payloads already joined) into a flat list
    * [name0, value0, name1, value1, ...]. Strings are decoded as latin1 (octets; so length === octet count for table
-   * size accounting). Throws HpackError on anything malformed.
+   * size accounting). Throws HpackError on anything malformed, HeaderListTooLarge (after decoding the whole block, so
+   * the table stays in step) when the list exceeds the limit: nothing past the limit is kept meanwhile.
    */
   decode(block: Uint8Array): string[] {
     const buf = Buffer.isBuffer(block) ? block : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
     const end = buf.length;
     const out: string[] = [];
+    let listSize = 0;
     this.#pos = 0;
     // RFC 7541 §4.2: size updates may only open a block (two when the size dipped and came back between blocks).
     let fieldSeen = false;
@@ -270,7 +289,10 @@ export class HpackDecoder {
         out.push(name, this.#string(buf));
       }
       fieldSeen = true;
+      listSize += (out[out.length - 2] as string).length + (out[out.length - 1] as string).length + 32;
+      if (listSize > this.#maxListSize) out.length = 0; // keep decoding for the table's sake; keep nothing
     }
+    if (listSize > this.#maxListSize) throw new HeaderListTooLarge(this.#maxListSize);
     return out;
   }
 
