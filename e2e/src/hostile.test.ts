@@ -19,9 +19,9 @@ import {
   FLOW_CONTROL_ERROR,
   frame,
   PING,
+  type Script,
   SETTINGS,
   SETTINGS_MAX_CONCURRENT_STREAMS,
-  type Script,
 } from "./hostile/fake-h2.ts";
 import { type Answer, WorkerProcess } from "./hostile/worker-handle.ts";
 
@@ -99,6 +99,7 @@ async function finish(name: string, worker: WorkerProcess, extra: Record<string,
     "idle RSS MiB": round(worker.idle.rss / MiB),
     "peak RSS MiB": round(peak / MiB),
     "peak - idle MiB": round(delta / MiB),
+    "after GC - idle MiB": round(((memory?.rss ?? 0) - worker.idle.rss) / MiB),
     ...extra,
   });
   expect(worker.crashes, "unhandled errors in the worker process").toEqual([]);
@@ -163,10 +164,18 @@ describe("hostile servers", () => {
         onConnection: (conn) => sent.push(conn.flood(() => batch, FLOOD_CAP)),
       });
       const worker = await startWorker({ address: server.address });
-      await within(10_000, "a connection", server.until(() => server.connections.length >= 1));
+      await within(
+        10_000,
+        "a connection",
+        server.until(() => server.connections.length >= 1),
+      );
       const first = await within(60_000, "end of the first flood", sent[0] as Promise<number>);
       expect(first, "the client cut the flood short").toBeLessThan(FLOOD_CAP);
-      await within(10_000, "a second connection", server.until(() => server.connections.length >= 2));
+      await within(
+        10_000,
+        "a second connection",
+        server.until(() => server.connections.length >= 2),
+      );
       await finish(`${name} flood`, worker, {
         "flood MiB sent": round(first / MiB),
         connections: server.connections.length,
@@ -205,13 +214,21 @@ describe("hostile servers", () => {
       },
     });
     const worker = await startWorker({ address: server.address, maxConcurrentActivities: 1 });
-    await within(10_000, "a work-item stream", server.until(() => floods.length >= 1));
+    await within(
+      10_000,
+      "a work-item stream",
+      server.until(() => floods.length >= 1),
+    );
     const first = floods[0] as (typeof floods)[number];
     const sent = await within(60_000, "end of the first flood", first.sent);
     const code = first.conn.resets.get(first.id) ?? first.conn.goaways[0];
     expect(code, "the client answered with FLOW_CONTROL_ERROR (RST_STREAM or GOAWAY)").toBe(FLOW_CONTROL_ERROR);
     expect(sent).toBeLessThan(FLOOD_CAP);
-    await within(10_000, "a second work-item stream", server.until(() => server.callsOf("GetWorkItems").length >= 2));
+    await within(
+      10_000,
+      "a second work-item stream",
+      server.until(() => server.callsOf("GetWorkItems").length >= 2),
+    );
     expectBackoff(server.callsOf("GetWorkItems").length, "work-item streams");
     await finish("DATA beyond window", worker, {
       "flood MiB sent": round(sent / MiB),
@@ -244,12 +261,20 @@ describe("hostile servers", () => {
       },
     });
     const worker = await startWorker({ address: server.address });
-    await within(10_000, "a work-item stream", server.until(() => sent.length >= 1));
+    await within(
+      10_000,
+      "a work-item stream",
+      server.until(() => sent.length >= 1),
+    );
     const first = sent[0] as (typeof sent)[number];
     const total = await within(60_000, "end of the first message", first.sent);
     expect(first.conn.resets.has(first.id), "the client reset the stream").toBe(true);
     expect(total).toBeLessThan(FLOOD_CAP);
-    await within(10_000, "a second work-item stream", server.until(() => server.callsOf("GetWorkItems").length >= 2));
+    await within(
+      10_000,
+      "a second work-item stream",
+      server.until(() => server.callsOf("GetWorkItems").length >= 2),
+    );
     const failures = worker.logs.map((l) => JSON.stringify(l.attributes ?? "")).join("\n");
     expect(failures).toMatch(/resource_exhausted[^\n]*exceeds the limit/i);
     expectBackoff(server.callsOf("GetWorkItems").length, "work-item streams");
@@ -341,22 +366,34 @@ describeTargets("hostile network: a black hole", (target) => {
       const before = await Promise.all(
         Array.from({ length: 5 }, (_, n) => client.scheduleNewOrchestration<number>("hostile.chain", { input: n })),
       );
-      await within(10_000, "an activity run", worker.until(() => worker.activities.length > 0, "an activity run"));
+      await within(
+        10_000,
+        "an activity run",
+        worker.until(() => worker.activities.length > 0, "an activity run"),
+      );
       proxy.blackHole();
       const holeAt = Date.now();
-      await within(10_000, "the worker noticing", worker.until(() => !worker.ready, "the worker noticing"));
+      await within(
+        10_000,
+        "the worker noticing",
+        worker.until(() => !worker.ready, "the worker noticing"),
+      );
       const noticedMs = Date.now() - holeAt;
       // A connection opened in the hole is silent from its start: it must be given up on too.
-      await within(10_000, "a connection in the hole", proxy.until(() => proxy.accepted >= 2));
+      await within(
+        10_000,
+        "a connection in the hole",
+        proxy.until(() => proxy.accepted >= 2),
+      );
       proxy.restore();
       const back = await worker.waitForReady(15_000);
       expect(back.ok, JSON.stringify(back)).toBe(true);
       const after = await Promise.all(
-        Array.from({ length: 5 }, (_, n) => client.scheduleNewOrchestration<number>("hostile.chain", { input: 10 + n })),
+        Array.from({ length: 5 }, (_, n) =>
+          client.scheduleNewOrchestration<number>("hostile.chain", { input: 10 + n }),
+        ),
       );
-      const finished = await Promise.all(
-        after.map((id) => client.waitForOrchestrationCompletion(id, { timeout: 15 })),
-      );
+      const finished = await Promise.all(after.map((id) => client.waitForOrchestrationCompletion(id, { timeout: 15 })));
       expect(finished.map((s) => s.status)).toEqual(Array(5).fill("COMPLETED"));
       expect(finished.map((s) => s.output)).toEqual([13, 14, 15, 16, 17]);
       // The ones caught in the hole: the embedded sidecar hands a closed stream's turns and activities out again at
@@ -386,4 +423,3 @@ describeTargets("hostile network: a black hole", (target) => {
     }
   }, 75_000);
 });
-

@@ -157,7 +157,7 @@ export class FakeConnection {
 
   /**
    * Writes frames from `next` (undefined ends it) until `capBytes` have gone, the socket closes, or `stop()` holds,
-   * waiting for the socket to drain between batches and letting the client's frames in every 256 KiB (so `stop()`
+   * waiting for the socket to drain between batches and letting the client's frames in every 64 KiB (so `stop()`
    * sees them). Resolves with the bytes written; never rejects.
    */
   async flood(next: () => Buffer | undefined, capBytes: number, stop: () => boolean = () => false): Promise<number> {
@@ -171,7 +171,7 @@ export class FakeConnection {
       if (!this.send(chunk) && !this.destroyed) {
         await this.#drained();
         sinceYield = 0;
-      } else if (sinceYield >= 256 * 1024) {
+      } else if (sinceYield >= 64 * 1024) {
         await new Promise((resolve) => setImmediate(resolve));
         sinceYield = 0;
       }

@@ -22,7 +22,13 @@ export type FromWorker =
   | { readonly type: "ready"; readonly ready: boolean }
   | { readonly type: "log"; readonly level: string; readonly message: string; readonly attributes?: unknown }
   | { readonly type: "activity"; readonly name: string; readonly instanceId: string }
-  | { readonly type: "answer"; readonly id: number; readonly ok: boolean; readonly value?: unknown; readonly error?: ErrorInfo }
+  | {
+      readonly type: "answer";
+      readonly id: number;
+      readonly ok: boolean;
+      readonly value?: unknown;
+      readonly error?: ErrorInfo;
+    }
   /** An unhandled rejection or uncaught exception: the worker process exits right after. */
   | { readonly type: "crash"; readonly kind: string; readonly error: ErrorInfo };
 

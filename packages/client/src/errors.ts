@@ -7,6 +7,7 @@ import {
   WorkflowNotFoundError,
   WorkflowTimeoutError,
 } from "@dt/core";
+import { grpcCodeName } from "@dt/proto/transport";
 
 /**
  * The typed error for a failed sidecar call. Sidecars disagree on codes (durabletask-go reports most conditions as
@@ -34,7 +35,7 @@ export function sidecarError(error: unknown, call: string, instanceId?: string):
   if (/not yet completed|has not completed|is not in a terminal state/i.test(message)) {
     return new SidecarError(
       "WORKFLOW_NOT_COMPLETED",
-      grpcName(ce.code),
+      grpcCodeName(ce.code),
       `${call}: '${id}' has not completed yet (${message}). Wait for completion or terminate it first.`,
       { cause: ce },
     );
@@ -56,12 +57,7 @@ export function sidecarError(error: unknown, call: string, instanceId?: string):
       },
     );
   }
-  return new SidecarError("SIDECAR_ERROR", grpcName(ce.code), `${call} failed: ${message}`, {
+  return new SidecarError("SIDECAR_ERROR", grpcCodeName(ce.code), `${call} failed: ${message}`, {
     cause: ce,
   });
-}
-
-/** The gRPC status name (`PERMISSION_DENIED`), from connect's enum key (`PermissionDenied`). */
-function grpcName(code: Code): string {
-  return (Code[code] ?? String(code)).replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }

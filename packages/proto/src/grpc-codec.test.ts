@@ -3,7 +3,14 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EnvelopeReader, encodeEnvelope, encodeTimeout, parseTimeout, trailerError } from "./grpc-codec.js";
+import {
+  EnvelopeReader,
+  encodeEnvelope,
+  encodeTimeout,
+  parseTimeout,
+  statusTrailers,
+  trailerError,
+} from "./grpc-codec.js";
 import { WorkItemSchema } from "./index.js";
 
 describe("EnvelopeReader", () => {
@@ -118,6 +125,17 @@ describe("trailerError", () => {
       const error = trailerError(new Headers({ "grpc-status": garbage }));
       expect(error?.code).toBe(Code.Internal);
     }
+  });
+
+  it("reads back what statusTrailers writes (the sidecar's trailers), details included", () => {
+    expect(statusTrailers(undefined)).toEqual({ "grpc-status": "0" });
+    const sent = new ConnectError("100% gone", Code.NotFound);
+    sent.details.push({ desc: WorkItemSchema, value: create(WorkItemSchema, { completionToken: "x" }) });
+    const fields = statusTrailers(sent);
+    expect(fields["grpc-message"]).toBe("100%25%20gone");
+    const error = trailerError(new Headers(fields));
+    expect([error?.code, error?.rawMessage]).toEqual([Code.NotFound, "100% gone"]);
+    expect(error?.findDetails(WorkItemSchema)[0]?.completionToken).toBe("x");
   });
 
   it("keeps the status when the details header does not decode", () => {

@@ -2,7 +2,7 @@
 // `grpc-timeout` and the status in trailers. One codec for the client transports and the embedded sidecar's server
 // fast path, so the two framers cannot drift apart. Status details come from connect-es's own decoder.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 
 /** The longest delay a Node.js timer can hold (2^31−1 ms, ~24.8 days); a longer deadline gets no local timer. */
 export const MAX_TIMER_MS = 0x7fffffff;
@@ -150,11 +150,24 @@ export function trailerError(trailers: Headers): ConnectError | undefined {
   }
 }
 
+/**
+ * The trailer fields that carry `error`, or OK without one: `grpc-status`, the percent-encoded `grpc-message` and, when
+ * the error has details, `grpc-status-details-bin` (what `trailerError` reads back).
+ */
+export function statusTrailers(error: ConnectError | undefined): Record<string, string> {
+  return Object.fromEntries(setTrailerStatus(new Headers(), error));
+}
+
 /** The `content-type` of a gRPC response: application/grpc, optionally +proto (what every sidecar sends). */
 export function isGrpcProtoContentType(contentType: string | null | undefined): boolean {
   if (contentType === undefined || contentType === null) return false;
   const type = contentType.split(";", 1)[0]?.trim().toLowerCase();
   return type === "application/grpc" || type === "application/grpc+proto";
+}
+
+/** The gRPC status name of `code` (`PERMISSION_DENIED`), from connect's enum key (`PermissionDenied`). */
+export function grpcCodeName(code: Code): string {
+  return (Code[code] ?? String(code)).replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
 /** gRPC percent-encodes grpc-message; a malformed encoding is shown as sent rather than failing the call. */

@@ -246,6 +246,24 @@ describe.each(WIRES)("the gRPC layer on %s", (_name, make) => {
     expect((await client.getInstance({ instanceId: "next" })).exists).toBe(true);
   });
 
+  it("closes a connection idle for idleTimeoutMs; the next call opens a new one", async () => {
+    let opened = 0;
+    let closed = 0;
+    const server = http2.createServer(
+      connectNodeAdapter({ routes: (router) => router.service(TaskHubSidecarService, { hello: () => ({}) }) }),
+    );
+    server.on("session", (session) => {
+      opened++;
+      session.on("close", () => closed++);
+    });
+    const port = await listen(server);
+    const { client } = open(make, { address: `127.0.0.1:${port}`, idleTimeoutMs: 100 });
+    await client.hello({});
+    await until(() => closed === 1);
+    await client.hello({});
+    expect(opened).toBe(2);
+  });
+
   it("tunnels through an HTTP CONNECT proxy", async () => {
     const port = await grpcServer((router) => router.service(TaskHubSidecarService, { hello: () => ({}) }));
     const tunnels: string[] = [];

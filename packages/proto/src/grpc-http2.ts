@@ -54,6 +54,8 @@ export interface Http2TransportOptions {
   readonly keepalive?: KeepaliveOptions | undefined;
   /** Time allowed to connect (TCP, TLS and the server's first SETTINGS). Default 20 s. */
   readonly connectTimeoutMs?: number | undefined;
+  /** A connection without calls for this long is closed (the next call opens a new one). Off unless set. */
+  readonly idleTimeoutMs?: number | undefined;
   /** Retries of unary calls, by gRPC code. */
   readonly retry?: {
     readonly maxAttempts: number;
@@ -418,6 +420,7 @@ export function createHttp2Transport(options: Http2TransportOptions): ClosableTr
         tls: secure ? (options.tls ?? {}) : undefined,
         keepalive: keepalive.current,
         ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+        ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
         onGoaway: (code, debug) => keepalive.onGoaway(code, debug),
       });
       return connection;

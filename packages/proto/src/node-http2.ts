@@ -47,6 +47,7 @@ class NodeChannel implements Channel<Headers2> {
   #goaway: string | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
   #pinger: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly options: NodeHttp2TransportOptions,
@@ -154,6 +155,13 @@ class NodeChannel implements Channel<Headers2> {
     if (--this.#open === 0) {
       this.#session?.unref();
       if (this.#draining) this.close();
+      else if (this.options.idleTimeoutMs !== undefined) {
+        clearTimeout(this.#idleTimer);
+        this.#idleTimer = setTimeout(() => {
+          if (this.#open === 0) this.close();
+        }, this.options.idleTimeoutMs);
+        this.#idleTimer.unref();
+      }
     }
   }
 
@@ -180,6 +188,7 @@ class NodeChannel implements Channel<Headers2> {
 
   #stopTimers(): void {
     clearTimeout(this.#connectTimer);
+    clearTimeout(this.#idleTimer);
     clearInterval(this.#pinger);
   }
 }

@@ -21,9 +21,11 @@ export {
   EnvelopeReader,
   encodeEnvelope,
   encodeTimeout,
+  grpcCodeName,
   isGrpcProtoContentType,
   MAX_TIMER_MS,
   parseTimeout,
+  statusTrailers,
   trailerError,
 } from "./grpc-codec.js";
 export { type ByteStream, DEFAULT_MAX_RECEIVE_MESSAGE_BYTES, type KeepaliveOptions } from "./grpc-http2.js";
@@ -72,6 +74,8 @@ export interface SidecarConnectionOptions {
   readonly retry?: RetryOptions;
   /** Time allowed to connect: TCP, TLS and the server's first SETTINGS. Default 20 s. */
   readonly connectTimeoutMs?: number;
+  /** A connection without calls for this long is closed; the next call opens a new one. Off unless set. */
+  readonly idleTimeoutMs?: number;
   /**
    * An HTTP proxy to tunnel through (CONNECT), `http://[user:password@]host:port`; `false` for none. By default the
    * first of `grpc_proxy`, `https_proxy`, `http_proxy` applies unless `no_grpc_proxy` / `no_proxy` lists the host;
@@ -129,6 +133,7 @@ function transportSettings(options: SidecarConnectionOptions): Http2TransportOpt
   return {
     ...(proxy === undefined ? {} : { proxy }),
     ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+    ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
     ...(parsed.kind === "unix"
       ? { baseUrl: parsed.baseUrl, path: parsed.path }
       : { baseUrl: `${secure ? "https" : "http"}://${parsed.host}:${parsed.port}` }),

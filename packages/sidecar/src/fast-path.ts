@@ -25,6 +25,7 @@ import {
   isGrpcProtoContentType,
   MAX_TIMER_MS,
   parseTimeout,
+  statusTrailers,
 } from "@dt/proto/transport";
 import { type Backend, describeError, storeFailure } from "./backend.js";
 import { encodeWorkItem } from "./encoding.js";
@@ -120,15 +121,7 @@ export function createFastPath(
       stream.close(); // cannot happen today: every failure path runs before the response starts
       return;
     }
-    stream.respond(
-      {
-        ":status": 200,
-        "content-type": "application/grpc+proto",
-        "grpc-status": String(e.code),
-        "grpc-message": encodeURIComponent(e.rawMessage),
-      },
-      { endStream: true },
-    );
+    stream.respond({ ...RESPONSE_HEADERS, ...statusTrailers(e) }, { endStream: true });
   }
 
   /** Reads the request body: exactly one uncompressed message, at most maxMessageBytes. */
@@ -355,7 +348,7 @@ export function createFastPath(
         : ended;
     if (failure !== undefined) logger.debug("call failed", { method, error: describeError(failure) });
     if (error !== undefined) {
-      trailers = { "grpc-status": String(error.code), "grpc-message": encodeURIComponent(error.rawMessage) };
+      trailers = statusTrailers(error);
     }
     stream.end();
   }
@@ -388,7 +381,7 @@ export function createFastPath(
 }
 
 const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc+proto" };
-const OK_TRAILERS: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
+const OK_TRAILERS: http2.OutgoingHttpHeaders = statusTrailers(undefined);
 const EMPTY_MESSAGE_FRAME = Buffer.alloc(5);
 /** The abort reason of a call whose client went away (nobody reads the answer). */
 const CALL_CANCELLED = new ConnectError("the client cancelled the call", Code.Canceled);

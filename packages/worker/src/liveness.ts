@@ -2,7 +2,8 @@
 // (what `waitForReady` waits for), which failures mean the connection went silent and must be replaced rather than
 // reused, the HTTP/2 keepalive it turns on by default, and how the last failure is told to the user.
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { SidecarConnectionOptions } from "@dt/proto/transport";
+import { SidecarError } from "@dt/core";
+import { grpcCodeName, type SidecarConnectionOptions } from "@dt/proto/transport";
 
 /**
  * HTTP/2 keepalive the worker uses unless `keepalive` is set (the client keeps it off). A PING after 5 minutes without
@@ -67,7 +68,94 @@ export async function whenAnswered(
   probed.catch(() => {});
   await Promise.race([settled, headers, probed]);
   if (failure !== undefined) throw failure.error;
-  if (ended) throw new ConnectError("the sidecar ended the work-item stream without sending anything", Code.Unavailable);
+  if (ended)
+    throw new ConnectError("the sidecar ended the work-item stream without sending anything", Code.Unavailable);
+}
+
+/**
+ * Sends `hello` every `intervalMs` after the previous one was answered (never two at once) until `signal` aborts;
+ * calls `onFailure` once, with the first failure. Returns a function that stops it.
+ */
+export function helloKeepalive(
+  hello: () => Promise<unknown>,
+  intervalMs: number,
+  signal: AbortSignal,
+  onFailure: (error: unknown) => void,
+): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const beat = () => {
+    timer = setTimeout(() => {
+      hello().then(
+        () => {
+          if (!signal.aborted) beat();
+        },
+        (error: unknown) => {
+          if (!signal.aborted) onFailure(error);
+        },
+      );
+    }, intervalMs);
+  };
+  beat();
+  return () => clearTimeout(timer);
+}
+
+/**
+ * Whether the worker is ready, who waits for it, and why its last attempt failed: what `waitForReady` resolves on,
+ * or names when it gives up.
+ */
+export class Readiness {
+  #ready = false;
+  #waiters: (() => void)[] = [];
+  #lastFailure: unknown;
+
+  /** `where`: the sidecar as errors name it ("at localhost:4001"). */
+  constructor(readonly where: string) {}
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Ready (the stream was answered: the last failure is history) or not (waiters keep waiting). */
+  set(ready: boolean): void {
+    this.#ready = ready;
+    if (!ready) return;
+    this.#lastFailure = undefined;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Notes why an attempt failed. */
+  failed(error: unknown): void {
+    this.#lastFailure = error;
+  }
+
+  /** Resolves once ready; rejects after `timeoutMs` (naming the last failure) or with `signal`'s reason. */
+  async wait(options: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    if (this.#ready) return;
+    if (options.signal?.aborted === true) throw options.signal.reason;
+    const { timeoutMs, signal } = options;
+    await new Promise<void>((resolve, reject) => {
+      const timer =
+        timeoutMs === undefined ? undefined : setTimeout(() => reject(this.#notReady(timeoutMs)), timeoutMs);
+      signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+      this.#waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #notReady(timeoutMs: number): SidecarError {
+    const within = `The worker did not connect to the sidecar ${this.where} within ${timeoutMs} ms`;
+    if (this.#lastFailure === undefined) {
+      return new SidecarError("SIDECAR_UNAVAILABLE", "UNAVAILABLE", `${within}. Is it running?`);
+    }
+    const { grpcCode, text } = describeFailure(this.#lastFailure);
+    return new SidecarError("SIDECAR_UNAVAILABLE", grpcCode, `${within}. The last attempt failed with ${text}.`, {
+      cause: this.#lastFailure,
+    });
+  }
 }
 
 /** Fixes for failures that usually have one, by gRPC code. */
@@ -79,7 +167,7 @@ const HINTS: Partial<Record<Code, string>> = {
 /** A failure as the worker reports it: its gRPC status name (`PERMISSION_DENIED`) and a line naming status and message. */
 export function describeFailure(error: unknown): { readonly grpcCode: string; readonly text: string } {
   const ce = ConnectError.from(error);
-  const grpcCode = (Code[ce.code] ?? String(ce.code)).replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+  const grpcCode = grpcCodeName(ce.code);
   const hint = HINTS[ce.code];
   return { grpcCode, text: `${grpcCode}: ${ce.rawMessage}${hint === undefined ? "" : ` (${hint})`}` };
 }

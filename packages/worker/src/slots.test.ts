@@ -17,6 +17,23 @@ describe("Slots", () => {
     expect(granted).toEqual(["a", "b", "c"]);
   });
 
+  it("a wait given up through its signal takes no slot, and the next waiter gets the released one", async () => {
+    const slots = new Slots(1);
+    await slots.acquire();
+    const controller = new AbortController();
+    const givenUp = slots.acquire(controller.signal);
+    let second = false;
+    void slots.acquire().then(() => {
+      second = true;
+    });
+    controller.abort(new Error("the stream is over"));
+    await expect(givenUp).rejects.toThrow("the stream is over");
+    slots.release();
+    await flush();
+    expect(second).toBe(true);
+    await expect(slots.acquire(AbortSignal.abort(new Error("already over")))).rejects.toThrow("already over");
+  });
+
   it("hands released slots to waiters in arrival order", async () => {
     const slots = new Slots(1);
     await slots.acquire();

@@ -14,7 +14,8 @@ import {
 } from "@dt/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { activityItem, FakeSidecar, workflowItem } from "./testing/fake-sidecar.js";
-import { daprdLimits, TaskHubGrpcWorker, type WorkerOptions } from "./worker.js";
+import { daprdLimits } from "./turns.js";
+import { TaskHubGrpcWorker, type WorkerOptions } from "./worker.js";
 
 // --- fixtures -------------------------------------------------------------------------------------------------------
 
@@ -51,7 +52,8 @@ async function connectedWorker(
   const streams = sidecar.streams.length;
   await worker.start();
   await worker.waitForReady({ timeoutMs: 10_000 });
-  // Ready means Hello succeeded and GetWorkItems was sent; wait until the sidecar has the stream too.
+  // Ready means the sidecar answered the stream (connect's server sends no headers before the first item, so a Hello
+  // after it did); the sidecar's own record of the stream may still be on its way.
   await sidecar.waitFor(() => sidecar.streams.length > streams, "the worker's work-item stream");
   return worker;
 }

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { type AsyncWorkflowFunction, runWorkflowTurn, toRegistrable } from "@dt/aio";
 import {
@@ -26,8 +26,6 @@ import {
   ActivityResponseSchema,
   GetWorkItemsRequestSchema,
   type HistoryEvent,
-  HistoryEventSchema,
-  OrchestrationStatus,
   WorkerCapability,
   type WorkflowRequest,
   type WorkflowResponse,
@@ -39,24 +37,25 @@ import {
   createSidecarClient,
   createSidecarTransport,
   DEFAULT_SIDECAR_ADDRESS,
-  daprdUpTo118,
   identifySidecar,
   type SidecarClient,
   type SidecarConnectionOptions,
   type SidecarTransport,
 } from "@dt/proto/transport";
-import { context, ProxyTracerProvider, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { HistoryCache } from "./history-cache.js";
 import {
-  describeFailure,
   HELLO_INTERVAL_MS,
+  helloKeepalive,
   helloTimeoutMs,
   isSilence,
+  Readiness,
   WORKER_KEEPALIVE,
   whenAnswered,
 } from "./liveness.js";
 import { backoffMs, Slots } from "./slots.js";
 import { withSendLimit, workItemStream } from "./transport-adapters.js";
+import { daprdLimits, decodePast, endSpan, failedTurn, tracing } from "./turns.js";
 
 export interface WorkerOptions extends SidecarConnectionOptions {
   /**
@@ -139,10 +138,7 @@ export class TaskHubGrpcWorker {
   #running: Promise<void> | undefined;
   #stopping = new AbortController();
   #stream: AbortController | undefined;
-  #ready = false;
-  #readyWaiters: (() => void)[] = [];
-  /** Why the last attempt to open the work-item stream failed (what `waitForReady` reports when it gives up). */
-  #lastFailure: unknown;
+  readonly #readiness: Readiness;
   /** false once the sidecar said CompleteWorkflowTask is unimplemented (Dapr < 1.18): use the older name. */
   #completeWorkflowTask = true;
 
@@ -166,6 +162,7 @@ export class TaskHubGrpcWorker {
       given === undefined
         ? `at ${address ?? DEFAULT_SIDECAR_ADDRESS}`
         : `through the transport passed in${address === undefined ? "" : ` (${address})`}`;
+    this.#readiness = new Readiness(this.#where);
     this.#sidecar = createSidecarClient(this.#transport);
     this.#logger = options.logger ?? silentLogger;
     this.#converter = options.converter ?? jsonConverter;
@@ -231,40 +228,17 @@ export class TaskHubGrpcWorker {
    * last failure (e.g. UNAUTHENTICATED for a wrong token) and `cause` holds it.
    */
   async waitForReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#ready) return;
-    if (options.signal?.aborted === true) throw options.signal.reason;
-    await new Promise<void>((resolve, reject) => {
-      const timer =
-        options.timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => reject(this.#notReadyError(options.timeoutMs as number)), options.timeoutMs);
-      options.signal?.addEventListener("abort", () => reject(options.signal?.reason), { once: true });
-      this.#readyWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await this.#readiness.wait(options);
   }
 
+  /** Whether the work-item stream is open and answered now. */
   get isReady(): boolean {
-    return this.#ready;
-  }
-
-  /** Why the worker is not ready after `timeoutMs`: the last failure, when there was one. */
-  #notReadyError(timeoutMs: number): SidecarError {
-    const within = `The worker did not connect to the sidecar ${this.#where} within ${timeoutMs} ms`;
-    if (this.#lastFailure === undefined) {
-      return new SidecarError("SIDECAR_UNAVAILABLE", "UNAVAILABLE", `${within}. Is it running?`);
-    }
-    const { grpcCode, text } = describeFailure(this.#lastFailure);
-    return new SidecarError("SIDECAR_UNAVAILABLE", grpcCode, `${within}. The last attempt failed with ${text}.`, {
-      cause: this.#lastFailure,
-    });
+    return this.#readiness.ready;
   }
 
   /** Notes why an attempt failed; a sidecar gone silent also loses its connection, so the next attempt opens one. */
   #attemptFailed(error: unknown): void {
-    this.#lastFailure = error;
+    this.#readiness.failed(error);
     if (isSilence(error)) this.#ownTransport?.dropConnection(`the sidecar did not answer in time: ${String(error)}`);
   }
 
@@ -325,7 +299,7 @@ export class TaskHubGrpcWorker {
         executions: new ExecutionCache(this.#options.workflowCacheSize ?? 1000),
         limits: undefined,
       };
-      let keepalive: NodeJS.Timeout | undefined;
+      let stopKeepalive: (() => void) | undefined;
       try {
         await hello(stream.signal);
         cache.limits = await this.#sidecarLimits(stream.signal);
@@ -339,27 +313,14 @@ export class TaskHubGrpcWorker {
         const first = iterator.next();
         // Ready means answered: a refused stream or one queued behind MAX_CONCURRENT_STREAMS=0 is not.
         await whenAnswered(first, items.headers, () => hello(stream.signal));
-        this.#lastFailure = undefined;
-        this.#setReady(true);
+        this.#readiness.set(true);
         attempt = 0;
         this.#logger.info("connected to the sidecar", { where: this.#where });
-        // One Hello at a time: the next is due an interval after the previous one was answered.
-        const beat = () => {
-          keepalive = setTimeout(() => {
-            hello().then(
-              () => {
-                if (!stream.signal.aborted) beat();
-              },
-              (error: unknown) => {
-                if (stream.signal.aborted) return;
-                this.#logger.warn("keepalive failed; reconnecting", { error: String(error) });
-                stream.abort();
-                this.#attemptFailed(error);
-              },
-            );
-          }, helloIntervalMs);
-        };
-        beat();
+        stopKeepalive = helloKeepalive(hello, helloIntervalMs, stream.signal, (error) => {
+          this.#logger.warn("keepalive failed; reconnecting", { error: String(error) });
+          stream.abort();
+          this.#attemptFailed(error);
+        });
         // A stream that ends while every slot is taken is noticed then, not once a slot frees: the items it left
         // waiting go back to the sidecar with it, and the worker reconnects.
         const over = new AbortController();
@@ -409,9 +370,9 @@ export class TaskHubGrpcWorker {
           }
         }
       } finally {
-        clearTimeout(keepalive);
+        stopKeepalive?.();
         stream.abort(); // a stream that was never answered is still open
-        this.#setReady(false);
+        this.#readiness.set(false);
       }
       if (stopping.aborted) break;
       await delay(backoffMs(attempt, initialDelayMs, maxDelayMs), undefined, { signal: stopping }).catch(() => {});
@@ -634,98 +595,9 @@ export class TaskHubGrpcWorker {
     return tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: { "dt.instanceId": instanceId } }, ctx);
   }
 
-  #setReady(ready: boolean): void {
-    this.#ready = ready;
-    if (!ready) return;
-    const waiters = this.#readyWaiters;
-    this.#readyWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
   #assertNotRunning(what: string): void {
     if (this.#running !== undefined) {
       throw new SidecarError("SIDECAR_ERROR", "OK", `Cannot add ${what} while the worker is running; stop it first.`);
     }
   }
-}
-
-/** A FAILED completion for a turn the engine could not run (a malformed request), so the instance is not stuck. */
-function failedTurn(error: unknown): WorkflowResult {
-  const failure = toFailureDetails(error);
-  return {
-    actions: [
-      {
-        $typeName: "WorkflowAction",
-        id: -1,
-        workflowActionType: {
-          case: "completeWorkflow",
-          value: {
-            $typeName: "CompleteWorkflowAction",
-            workflowStatus: OrchestrationStatus.FAILED,
-            carryoverEvents: [],
-            failureDetails: failure,
-          },
-        },
-      },
-    ],
-    customStatus: undefined,
-    version: undefined,
-  };
-}
-
-/**
- * Whether spans go anywhere: with only the OpenTelemetry API (no SDK registered) every span is a no-op, so the worker
- * skips building them and their contexts per work item.
- */
-function tracing(): boolean {
-  const provider = trace.getTracerProvider();
-  return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer("@dt/worker") !== undefined;
-}
-
-function endSpan(span: Span | undefined, result: WorkflowResult): void {
-  if (span === undefined) return;
-  const completion = result.actions.find((a) => a.workflowActionType.case === "completeWorkflow")?.workflowActionType;
-  if (completion?.case === "completeWorkflow" && completion.value.workflowStatus === OrchestrationStatus.FAILED) {
-    span.setStatus({ code: SpanStatusCode.ERROR, message: completion.value.failureDetails?.errorMessage ?? "failed" });
-  }
-  span.end();
-}
-
-/**
- * A work item's past events, decoded. When a live execution has processed the start of this history (the usual case
- * from the second turn on), its events are reused and only the rest is decoded.
- */
-function decodePast(
-  request: WorkflowRequest,
-  encoded: readonly Uint8Array[],
-  executions: ExecutionCache,
-): HistoryEvent[] {
-  const decode = (index: number) => fromBinary(HistoryEventSchema, encoded[index] as Uint8Array);
-  // A delta over the sidecar's cached history is not a whole history: it cannot start with what an execution saw.
-  const known =
-    request.cachedHistory === undefined
-      ? executions.processedEvents(request.instanceId, encoded.length, decode)
-      : undefined;
-  const past = known ?? [];
-  for (let i = past.length; i < encoded.length; i++) past.push(decode(i));
-  return past;
-}
-
-/**
- * What a daprd of `version` cannot do. Observed on 1.18.3: a SendEvent action fails the turn inside daprd ("don't know
- * how to process outbound message") and daprd retries it every second, forever. No release is known to deliver it
- * yet, so every daprd up to 1.18 (and a build without a version) is held to that.
- */
-export function daprdLimits(version: string): SidecarLimits | undefined {
-  if (!daprdUpTo118(version)) return undefined;
-  const name = `daprd ${version || "(unknown version)"}`;
-  return {
-    sendEvent: `${name} does not deliver events between workflows`,
-    // Observed on 1.18.3: "trying to send message larger than max (3146349 vs. 2097152)" from its scheduler for a
-    // 3 MiB input, retried every second. The rest of the scheduled job (ids, names) takes well under 16 KiB.
-    activityInput: {
-      maxBytes: 2 * 1024 * 1024 - 16 * 1024,
-      reason: `${name} schedules activities through its scheduler, whose messages are limited to 2 MiB`,
-    },
-  };
 }

@@ -7,9 +7,8 @@
 // answers to PING/SETTINGS the server does not read capped, and frames that carry nothing limited.
 import type * as net from "node:net";
 import type { Duplex } from "node:stream";
-import type * as tls from "node:tls";
 import { AckQueue, clientPreface, DEFAULT_WINDOW, MAX_WINDOW, PeerSettings, SETTINGS_ACK } from "./control.js";
-import { ConnectWatch, type DialTarget, describeTarget, dial, socketFailure } from "./dial.js";
+import { ConnectWatch, describeTarget, dial, socketFailure } from "./dial.js";
 import {
   ACK,
   COMPRESSION_ERROR,
@@ -45,7 +44,8 @@ import {
   withGoaway,
 } from "./frames.js";
 import { HeaderListTooLarge, HpackDecoder, HpackError } from "./hpack.js";
-import { IdleTimer, Keepalive, type KeepaliveSettings } from "./keepalive.js";
+import { IdleTimer, Keepalive } from "./keepalive.js";
+import type { H2ConnectionOptions } from "./options.js";
 import { FrameReader } from "./reader.js";
 import { H2Stream, type StreamHandler } from "./stream.js";
 
@@ -66,6 +66,7 @@ export {
   REFUSED_STREAM,
 } from "./frames.js";
 export type { KeepaliveSettings } from "./keepalive.js";
+export type { H2ConnectionOptions, H2ConnectionSettings } from "./options.js";
 export { H2Stream, type StreamHandler } from "./stream.js";
 
 const MAX_STREAM_ID = 0x7fffffff;
@@ -81,30 +82,6 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
 /** After our GOAWAY and FIN, how long a server may take to close its side before the socket is destroyed. */
 const CLOSE_GRACE_MS = 5_000;
 const ZEROS = Buffer.alloc(8);
-
-/** How an H2Connection behaves, besides where it connects. */
-export interface H2ConnectionSettings {
-  /** TLS (ALPN h2) when set; over a Unix socket too. */
-  readonly tls?: tls.ConnectionOptions | undefined;
-  /** gRFC A8 keepalive: PING after `intervalMs` without receiving anything; drop the connection when none answers. */
-  readonly keepalive?: KeepaliveSettings | undefined;
-  /**
-   * The most the connect, the TLS handshake and the server's first SETTINGS may take together, in ms; the connection
-   * is destroyed with an error naming the target and the phase that hung. Default 20 000; 0 turns it off.
-   */
-  readonly connectTimeoutMs?: number | undefined;
-  /** A connection without streams for this long is closed gracefully (GOAWAY NO_ERROR). Off unless set. */
-  readonly idleTimeoutMs?: number | undefined;
-  /** Told of each GOAWAY the server sends (its error code and debug data), e.g. to back off from "too_many_pings". */
-  readonly onGoaway?: ((code: number, debug: string) => void) | undefined;
-  /** @internal An already connected duplex to speak over instead of dialing the target (tests). */
-  readonly socket?: Duplex | undefined;
-  /** @internal The first stream id (odd), so that tests reach the end of the stream ids. Default 1. */
-  readonly firstStreamId?: number | undefined;
-}
-
-/** Where an H2Connection connects (`host` and `port`, or a Unix socket `path`), and how it behaves. */
-export type H2ConnectionOptions = DialTarget & H2ConnectionSettings;
 
 /** An HTTP/2 client connection: streams are opened with `request`; it connects at once. */
 export class H2Connection {
@@ -124,6 +101,8 @@ export class H2Connection {
   #unacked = 0;
   readonly #reader = new FrameReader();
   readonly #connect: ConnectWatch;
+  /** The server's first SETTINGS arrived. */
+  #established = false;
   #out: Buffer[] = [];
   /** Bytes handed to the socket so far: what the socket has taken is this minus its writableLength. */
   #written = 0;
@@ -369,7 +348,7 @@ export class H2Connection {
   }
 
   #frame(type: number, flags: number, id: number, payload: Buffer): void {
-    if (!this.#connect.open && (type !== SETTINGS || flags & ACK))
+    if (!this.#established && (type !== SETTINGS || flags & ACK))
       throw new H2Error("the server did not start with SETTINGS", PROTOCOL_ERROR);
     switch (type) {
       case DATA:
@@ -432,6 +411,7 @@ export class H2Connection {
       if (pad >= length) throw new H2Error("DATA padding exceeds the frame", PROTOCOL_ERROR);
       data = payload.subarray(1, length - pad);
     }
+    if (!stream.responded) return this.#streamError(id, PROTOCOL_ERROR, "DATA before the response's HEADERS");
     if (data.length > 0) {
       this.#idleFrames = 0;
       stream.handler.onData(data);
@@ -455,6 +435,7 @@ export class H2Connection {
     }
     if (stream === undefined) return;
     this.#idleFrames = 0;
+    stream.responded = true;
     const end = (flags & END_STREAM) !== 0;
     stream.handler.onHeaders(fields, end);
     if (end) this.#remoteEnd(stream);
@@ -521,7 +502,7 @@ export class H2Connection {
       if (payload.length !== 0) throw new H2Error("a SETTINGS ACK with a payload", FRAME_SIZE_ERROR);
       return this.#idleFrame();
     }
-    if (!this.#connect.open) this.#opened();
+    if (!this.#established) this.#opened();
     const grown = this.#peer.apply(payload);
     for (const stream of this.#streams.values()) {
       stream.sendWindow += grown;
@@ -535,6 +516,7 @@ export class H2Connection {
 
   /** The server's first SETTINGS: connected. */
   #opened(): void {
+    this.#established = true;
     this.#connect.opened();
     const keepalive = this.options.keepalive;
     if (keepalive === undefined) return;

@@ -82,10 +82,6 @@ export class ConnectWatch {
   }
 
   /** The server's first SETTINGS arrived. */
-  get open(): boolean {
-    return this.#phase === OPEN;
-  }
-
   opened(): void {
     this.#phase = OPEN;
     this.stop();

@@ -22,7 +22,6 @@ export const PRIORITY_FLAG = 0x20;
 /** HTTP/2 error codes (RFC 9113 §7). */
 export const NO_ERROR = 0;
 export const PROTOCOL_ERROR = 1;
-export const INTERNAL_ERROR = 2;
 export const FLOW_CONTROL_ERROR = 3;
 export const FRAME_SIZE_ERROR = 6;
 export const REFUSED_STREAM = 7;
@@ -147,6 +146,7 @@ export function frameHeader(
   buffer.writeUInt32BE(id, offset + 5);
 }
 
+/** WINDOW_UPDATE: `increment` more bytes of window for stream `id` (0: the connection). */
 export function windowUpdateFrame(id: number, increment: number): Buffer {
   const frame = Buffer.allocUnsafe(13);
   frameHeader(frame, 0, 4, WINDOW_UPDATE, 0, id);
@@ -154,6 +154,7 @@ export function windowUpdateFrame(id: number, increment: number): Buffer {
   return frame;
 }
 
+/** RST_STREAM: stream `id` ends with error `code`. */
 export function rstStreamFrame(id: number, code: number): Buffer {
   const frame = Buffer.allocUnsafe(13);
   frameHeader(frame, 0, 4, RST_STREAM, 0, id);

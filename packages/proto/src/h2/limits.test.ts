@@ -70,7 +70,7 @@ describe("receive flow control", () => {
     const { call, feed, sent } = memory();
     const { rec, stream } = call();
     stream.pause();
-    feed(dataFrames(1, 64));
+    feed(headers(1, OK), dataFrames(1, 64));
     stream.resume();
     expect(sent(WINDOW_UPDATE, 1).map((f) => word(f, 0))).toEqual([MiB]);
     feed(dataFrames(1, 64));
@@ -109,8 +109,10 @@ describe("control-frame floods", () => {
   ])("answers up to 1000 %s frames a server does not read, then ends with ENHANCE_YOUR_CALM", (_, flood) => {
     const { socket, conn, call, feed } = memory({}, false); // the SETTINGS ACK is the first answer
     const { rec } = call();
-    feed(...Array<Buffer>(999).fill(flood));
-    conn.flush();
+    for (let round = 0; round < 111; round++) {
+      feed(...Array<Buffer>(9).fill(flood)); // a few at a time: they pile up because the server does not read
+      conn.flush();
+    }
     expect(rec.closes).toBe(0);
     feed(flood);
     const error = rec.error as H2Error;
@@ -138,6 +140,7 @@ describe("control-frame floods", () => {
     const { call, feed, sent } = memory();
     const { rec } = call();
     const empty = frame(DATA, 0, 1);
+    feed(headers(1, OK));
     feed(
       ...Array<Buffer>(10_000).fill(empty),
       frame(DATA, 0, 1, Buffer.from("x")),
@@ -228,6 +231,16 @@ describe("frames out of place", () => {
     feed(bad);
     expect(goawayCode(sent)).toBe(PROTOCOL_ERROR);
     expect((rec.error as H2Error).message).toBe(message);
+  });
+
+  it("resets a stream whose DATA comes before its response HEADERS (malformed), and no other", () => {
+    const { conn, call, feed, sent } = memory();
+    const { rec } = call();
+    feed(frame(DATA, 0, 1, Buffer.from("too early")));
+    expect(rec.events.map((e) => e[0])).toEqual(["close"]);
+    expect(rec.error?.message).toBe("DATA before the response's HEADERS");
+    expect(sent(RST_STREAM, 1).map((f) => word(f, 0))).toEqual([PROTOCOL_ERROR]);
+    expect(conn.usable).toBe(true);
   });
 
   it("reads a frame that arrives a byte at a time", () => {

@@ -39,7 +39,12 @@ export class FrameReader {
   payload: Buffer = EMPTY;
   #buffer: Buffer = EMPTY;
   #offset = 0;
-  /** The start of a frame cut short, and the chunks since: joined once there are `#need` bytes, not per chunk. */
+  /** What follows #buffer: the rest of a chunk whose start completed a frame cut short. */
+  #tail: Buffer | undefined;
+  /**
+   * The start of a frame cut short and the chunks since, and how many bytes it needs (9 while its header is cut):
+   * joined once they are there, and only the frame's own bytes, so a trickled frame costs one copy of itself.
+   */
   #parts: Buffer[] = [];
   #partsLength = 0;
   #need = 0;
@@ -48,24 +53,26 @@ export class FrameReader {
 
   /** Adds bytes; throws an H2Error when the server is plainly not speaking HTTP/2. */
   push(chunk: Buffer): void {
-    if (this.#parts.length === 0) this.#buffer = chunk;
-    else {
-      this.#parts.push(chunk);
-      this.#partsLength += chunk.length;
-      if (this.#partsLength < this.#need) return; // a server trickling a frame costs one join, not one per chunk
-      this.#buffer = Buffer.concat(this.#parts, this.#partsLength);
-      this.#parts = [];
+    if (this.#parts.length === 0) {
+      this.#buffer = chunk;
+      this.#offset = 0;
+      if (!this.#started) notHttp1(chunk);
+      return;
     }
+    this.#parts.push(chunk);
+    this.#partsLength += chunk.length;
+    if (this.#need === 9 && this.#partsLength >= 9) {
+      const head = Buffer.concat(this.#parts.slice(0, -1).concat(chunk.subarray(0, 9)));
+      if (!this.#started) notHttp1(head);
+      this.#need = 9 + frameLength(head, 0);
+    }
+    if (this.#partsLength < this.#need) return;
+    const take = this.#need - (this.#partsLength - chunk.length);
+    this.#parts[this.#parts.length - 1] = chunk.subarray(0, take);
+    this.#buffer = Buffer.concat(this.#parts, this.#need);
     this.#offset = 0;
-    // A common mistake: the address of an HTTP/1.1 port (Dapr's 3500, a proxy) instead of the sidecar's gRPC port.
-    const buffer = this.#buffer;
-    if (!this.#started && buffer.length >= 5 && buffer.toString("latin1", 0, 5) === "HTTP/") {
-      const status = buffer.toString("latin1", 0, Math.min(buffer.length, 64)).split("\r\n")[0];
-      throw new H2Error(
-        `the server answered in HTTP/1.x ("${status}"), not HTTP/2: is this the sidecar's gRPC port?`,
-        PROTOCOL_ERROR,
-      );
-    }
+    this.#tail = take < chunk.length ? chunk.subarray(take) : undefined;
+    this.#parts = [];
   }
 
   /** The next complete frame, or false when the bytes so far end mid-frame. Throws an H2Error on bad framing. */
@@ -73,10 +80,14 @@ export class FrameReader {
     for (;;) {
       const buffer = this.#buffer;
       const offset = this.#offset;
+      if (offset === buffer.length && this.#tail !== undefined) {
+        this.#buffer = this.#tail; // the frame joined from pieces is read: on with the chunk it ended in
+        this.#offset = 0;
+        this.#tail = undefined;
+        continue;
+      }
       if (buffer.length - offset < 9) return this.#wait(9);
-      const length =
-        ((buffer[offset] as number) << 16) | ((buffer[offset + 1] as number) << 8) | (buffer[offset + 2] as number);
-      if (length > MAX_FRAME) throw new H2Error(`a frame of ${length} bytes exceeds ${MAX_FRAME}`, FRAME_SIZE_ERROR);
+      const length = frameLength(buffer, offset);
       if (buffer.length - offset < 9 + length) return this.#wait(9 + length);
       this.#started = true;
       const type = buffer[offset + 3] as number;
@@ -99,10 +110,10 @@ export class FrameReader {
     }
   }
 
-  /** Keeps what is left of the buffer (copied: the chunk it is in may be large) until `need` bytes are there. */
+  /** Keeps what is left of the buffer (a frame cut short) until `need` bytes are there. */
   #wait(need: number): false {
     if (this.#offset < this.#buffer.length) {
-      const rest = Buffer.from(this.#buffer.subarray(this.#offset));
+      const rest = this.#buffer.subarray(this.#offset);
       this.#parts = [rest];
       this.#partsLength = rest.length;
       this.#need = need;
@@ -153,3 +164,22 @@ export class FrameReader {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The length field of the frame header at `offset`, checked against the frame size we accept. */
+function frameLength(buffer: Buffer, offset: number): number {
+  const length =
+    ((buffer[offset] as number) << 16) | ((buffer[offset + 1] as number) << 8) | (buffer[offset + 2] as number);
+  if (length > MAX_FRAME) throw new H2Error(`a frame of ${length} bytes exceeds ${MAX_FRAME}`, FRAME_SIZE_ERROR);
+  return length;
+}
+
+/** Throws when the server's first bytes are an HTTP/1.x status line. */
+function notHttp1(first: Buffer): void {
+  // A common mistake: the address of an HTTP/1.1 port (Dapr's 3500, a proxy) instead of the sidecar's gRPC port.
+  if (first.length < 5 || first.toString("latin1", 0, 5) !== "HTTP/") return;
+  const status = first.toString("latin1", 0, Math.min(first.length, 64)).split("\r\n")[0];
+  throw new H2Error(
+    `the server answered in HTTP/1.x ("${status}"), not HTTP/2: is this the sidecar's gRPC port?`,
+    PROTOCOL_ERROR,
+  );
+}

@@ -19,6 +19,8 @@ export class H2Stream {
   unacked = 0;
   paused = false;
   remoteEnded = false;
+  /** A header block arrived: DATA may follow (before it, DATA is malformed, RFC 9113 §8.1). */
+  responded = false;
   /** Request body not yet sent (flow control); the stream's request is complete once it is empty. */
   body: Buffer | undefined;
 
