@@ -91,39 +91,47 @@ describe("H2Connection under fuzzed conversations", () => {
 });
 
 describe("HpackDecoder under fuzzed header blocks", () => {
-  it(`throws only HpackError or HeaderListTooLarge, and keeps lists within the limit (${runs(0.1)} cases)`, () => {
-    const blocks = fc.array(fc.tuple(headerBlock, fc.array(mutation, { maxLength: 3 })), { maxLength: 6 });
-    fc.assert(
-      fc.property(blocks, (list) => {
-        const decoder = new HpackDecoder(4096, MAX_HEADER_LIST);
-        for (const [block, mutations] of list) {
-          try {
-            const fields = decoder.decode(mutate(block, mutations));
-            let size = 0;
-            for (let i = 0; i < fields.length; i += 2)
-              size += (fields[i] as string).length + (fields[i + 1] as string).length + 32;
-            check(size <= MAX_HEADER_LIST, `a list of ${size} bytes`);
-          } catch (error) {
-            if (error instanceof HeaderListTooLarge) continue;
-            check(error instanceof HpackError, `threw ${String(error)}`);
-            return; // the connection would end here
+  it(
+    `throws only HpackError or HeaderListTooLarge, and keeps lists within the limit (${runs(0.1)} cases)`,
+    () => {
+      const blocks = fc.array(fc.tuple(headerBlock, fc.array(mutation, { maxLength: 3 })), { maxLength: 6 });
+      fc.assert(
+        fc.property(blocks, (list) => {
+          const decoder = new HpackDecoder(4096, MAX_HEADER_LIST);
+          for (const [block, mutations] of list) {
+            try {
+              const fields = decoder.decode(mutate(block, mutations));
+              let size = 0;
+              for (let i = 0; i < fields.length; i += 2)
+                size += (fields[i] as string).length + (fields[i + 1] as string).length + 32;
+              check(size <= MAX_HEADER_LIST, `a list of ${size} bytes`);
+            } catch (error) {
+              if (error instanceof HeaderListTooLarge) continue;
+              check(error instanceof HpackError, `threw ${String(error)}`);
+              return; // the connection would end here
+            }
           }
-        }
-      }),
-      { numRuns: runs(0.1) },
-    );
-  });
+        }),
+        { numRuns: runs(0.1) },
+      );
+    },
+    timeout(0.1),
+  );
 
-  it(`decodes what encodeHeaders encodes (${runs(0.1)} cases)`, () => {
-    const name = fc.stringMatching(/^[a-z0-9-]{1,20}$/);
-    const value = fc.string({ maxLength: 60 }).map((s) => Buffer.from(s, "latin1").toString("latin1"));
-    const lists = fc.array(fc.tuple(fc.oneof(name, fc.constantFrom(":status", "content-type", "te")), value));
-    fc.assert(
-      fc.property(lists, (pairs) => {
-        const list = pairs.flat();
-        expect(new HpackDecoder().decode(encodeHeaders(list))).toEqual(list);
-      }),
-      { numRuns: runs(0.1) },
-    );
-  });
+  it(
+    `decodes what encodeHeaders encodes (${runs(0.1)} cases)`,
+    () => {
+      const name = fc.stringMatching(/^[a-z0-9-]{1,20}$/);
+      const value = fc.string({ maxLength: 60 }).map((s) => Buffer.from(s, "latin1").toString("latin1"));
+      const lists = fc.array(fc.tuple(fc.oneof(name, fc.constantFrom(":status", "content-type", "te")), value));
+      fc.assert(
+        fc.property(lists, (pairs) => {
+          const list = pairs.flat();
+          expect(new HpackDecoder().decode(encodeHeaders(list))).toEqual(list);
+        }),
+        { numRuns: runs(0.1) },
+      );
+    },
+    timeout(0.1),
+  );
 });

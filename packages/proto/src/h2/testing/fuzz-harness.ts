@@ -5,7 +5,7 @@ import { H2Connection, H2Error, type H2Stream, type StreamHandler } from "../con
 import { encodeHeaders } from "../hpack.js";
 import type { Op } from "./fuzz-model.js";
 import { MemorySocket } from "./memory-socket.js";
-import { GOAWAY, REQUEST, settings } from "./peer.js";
+import { DATA, type Frame, GOAWAY, HEADERS, REQUEST, RST_STREAM, SETTINGS, settings, WINDOW_UPDATE } from "./peer.js";
 
 /** Cases in all, over every fuzz test: DT_FUZZ_RUNS, default 100 000. */
 const TOTAL_RUNS = Number(process.env["DT_FUZZ_RUNS"] ?? 100_000);
@@ -127,8 +127,9 @@ export async function run(c: Case): Promise<void> {
       // Fed whole, and only while the connection may still read it: a dead one ignores the rest.
       const batch = Buffer.concat(Array.from({ length: Math.min(step.count, 64) }, () => step.bytes));
       for (let sent = 0; sent < step.count && !done(); sent += 64) {
-        input += batch.length;
-        socket.feed(batch);
+        const bytes = batch.subarray(0, Math.min(64, step.count - sent) * step.bytes.length);
+        input += bytes.length;
+        socket.feed(bytes);
       }
     } else if (step.kind === "turn") {
       deliver();
@@ -167,9 +168,76 @@ export async function run(c: Case): Promise<void> {
   // answers; what it wrote to one that does is its requests and answers no larger than the frames they answer.
   if (!c.reads) check(buffered <= requested + MAX_PENDING_ACKS * 17 + 65_536, `${buffered} bytes queued`);
   else check(socket.writtenBytes <= requested + 2 * input + 65_536, `${socket.writtenBytes} bytes written`);
-  for (const f of socket.frames())
-    if (f.type === GOAWAY && f.payload.length >= 8 && f.payload.readUInt32BE(4) !== 0)
-      check(f.payload.length > 8, "a GOAWAY with an error code but no reason");
+  const output = socket.frames();
+  checkOutput(output);
+  if (c.ops.every((step) => step.kind !== "bytes" || step.garbage !== true)) checkWindows(c, output);
+}
+
+/**
+ * The client sent no more DATA than the server allowed: per stream, at most the largest INITIAL_WINDOW_SIZE the server
+ * set plus its WINDOW_UPDATEs for the stream; in all, at most 65 535 plus its connection WINDOW_UPDATEs. (An upper
+ * bound whatever the order; only for cases whose bytes are whole frames.)
+ */
+function checkWindows(c: Case, output: readonly Frame[]): void {
+  let initial = 65_535;
+  let connection = 65_535;
+  const streams = new Map<number, number>();
+  const read = (bytes: Buffer, times: number) => {
+    for (let offset = 0; bytes.length - offset >= 9; ) {
+      const length = bytes.readUIntBE(offset, 3);
+      const [type, flags, id] = [
+        bytes[offset + 3],
+        bytes[offset + 4] as number,
+        bytes.readUInt32BE(offset + 5) & 0x7fffffff,
+      ];
+      const payload = bytes.subarray(offset + 9, offset + 9 + length);
+      offset += 9 + length;
+      if (type === WINDOW_UPDATE && payload.length === 4) {
+        const increment = (payload.readUInt32BE(0) & 0x7fffffff) * times;
+        if (id === 0) connection += increment;
+        else streams.set(id, (streams.get(id) ?? 0) + increment);
+      } else if (type === SETTINGS && (flags & 1) === 0) {
+        for (let i = 0; i + 6 <= payload.length; i += 6)
+          if (payload.readUInt16BE(i) === 4) initial = Math.max(initial, payload.readUInt32BE(i + 2));
+      }
+    }
+  };
+  read(c.preface, 1);
+  for (const step of c.ops)
+    if (step.kind === "bytes" || step.kind === "repeat") read(step.bytes, step.kind === "repeat" ? step.count : 1);
+  const sent = new Map<number, number>();
+  let total = 0;
+  for (const f of output) {
+    if (f.type !== DATA) continue;
+    sent.set(f.id, (sent.get(f.id) ?? 0) + f.payload.length);
+    total += f.payload.length;
+  }
+  for (const [id, bytes] of sent) {
+    const allowed = initial + (streams.get(id) ?? 0);
+    check(bytes <= allowed, `${bytes} bytes of DATA on stream ${id}, ${allowed} allowed`);
+  }
+  check(total <= connection, `${total} bytes of DATA in all, ${connection} allowed`);
+}
+
+/** What the client wrote is well-formed HTTP/2 whatever the server sent. */
+function checkOutput(frames: readonly Frame[]): void {
+  let lastOpened = 0;
+  let goaway = false;
+  for (const f of frames) {
+    check(!goaway, "a frame after the client's GOAWAY");
+    if (f.type === HEADERS) {
+      check(f.id % 2 === 1 && f.id > lastOpened, `HEADERS on stream ${f.id} after ${lastOpened}`);
+      lastOpened = f.id;
+    } else if (f.type === DATA || f.type === RST_STREAM) {
+      check(f.id % 2 === 1 && f.id <= lastOpened, `frame type ${f.type} on stream ${f.id}, never opened`);
+    } else if (f.type === WINDOW_UPDATE) {
+      const increment = f.payload.readUInt32BE(0);
+      check(increment >= 1 && increment <= 0x7fffffff, `a WINDOW_UPDATE of ${increment}`);
+    } else if (f.type === GOAWAY) {
+      goaway = true;
+      if (f.payload.readUInt32BE(4) !== 0) check(f.payload.length > 8, "a GOAWAY with an error code but no reason");
+    }
+  }
 }
 
 export const requests = fc.array(fc.nat(5), { minLength: 1, maxLength: 4 });

@@ -26,7 +26,7 @@ import {
 /** What happens next in a fuzz case. */
 export type Op =
   /** Bytes from the server (one frame, or garbage), delivered with the next feed. */
-  | { readonly kind: "bytes"; readonly bytes: Buffer }
+  | { readonly kind: "bytes"; readonly bytes: Buffer; readonly garbage?: true }
   /** The same bytes many times (a flood), built only when the case runs. */
   | { readonly kind: "repeat"; readonly bytes: Buffer; readonly count: number }
   /** The client's caller acts on one of its streams, or opens one more. */
@@ -305,7 +305,9 @@ export const ops: fc.Arbitrary<Op[]> = fc
     fc.oneof(
       { arbitrary: serverFrame.map((bytes): Op[] => [{ kind: "bytes", bytes }]), weight: 60 },
       {
-        arbitrary: fc.uint8Array({ maxLength: 40 }).map((b): Op[] => [{ kind: "bytes", bytes: Buffer.from(b) }]),
+        arbitrary: fc
+          .uint8Array({ maxLength: 40 })
+          .map((b): Op[] => [{ kind: "bytes", bytes: Buffer.from(b), garbage: true }]),
         weight: 1,
       },
       { arbitrary: flood, weight: 4 },
