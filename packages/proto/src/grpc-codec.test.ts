@@ -106,9 +106,9 @@ describe("grpc-timeout", () => {
 });
 
 describe("trailerError", () => {
-  it("is undefined for OK and UNAVAILABLE without a status", () => {
+  it("is undefined for OK and UNKNOWN without a status", () => {
     expect(trailerError(new Headers({ "grpc-status": "0" }))).toBeUndefined();
-    expect(trailerError(new Headers())?.code).toBe(Code.Unavailable);
+    expect(trailerError(new Headers())?.code).toBe(Code.Unknown);
   });
 
   it("decodes the status, the percent-encoded message and rich details", () => {

@@ -125,13 +125,13 @@ export function parseTimeout(value: string | undefined): number | undefined {
 
 /**
  * The error a response's trailers (or trailers-only headers) carry, with `grpc-status-details-bin` decoded into
- * `ConnectError.details`; undefined for OK. A missing status is UNAVAILABLE (the stream was cut short); a status that
- * is not a gRPC code is INTERNAL.
+ * `ConnectError.details`; undefined for OK. A missing status is UNKNOWN; a status that is not a gRPC code is INTERNAL.
  */
 export function trailerError(trailers: Headers): ConnectError | undefined {
   const status = trailers.get("grpc-status");
   if (status === null && !trailers.has("grpc-status-details-bin")) {
-    return new ConnectError("the stream ended without a gRPC status", Code.Unavailable, trailers);
+    // grpc-js reads this as UNKNOWN too: a server (or a proxy) that ends a response without a status is not gRPC.
+    return new ConnectError("the response ended without a gRPC status", Code.Unknown, trailers);
   }
   if (status !== null && !(/^\d{1,2}$/.test(status) && Number(status) <= Code.Unauthenticated)) {
     return new ConnectError(`the server sent an invalid grpc-status "${status}"`, Code.Internal, trailers);

@@ -264,6 +264,34 @@ describe.each(WIRES)("the gRPC layer on %s", (_name, make) => {
     expect(opened).toBe(2);
   });
 
+  it("fails a call whose connection cannot start (a TLS key that does not parse) instead of crashing later", async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on("unhandledRejection", onRejection);
+    closers.push(() => void process.off("unhandledRejection", onRejection));
+    const { client } = open(make, {
+      address: "127.0.0.1:1",
+      tls: { cert: "not a certificate", key: "not a key" },
+      defaultTimeoutMs: 50,
+    });
+    const error = await failure(client.hello({}));
+    expect(error.code).toBe(Code.Unavailable);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // past the deadline a leaked timer would fire at
+    expect(rejections).toEqual([]);
+  });
+
+  it("names a GOAWAY's reason in the error of a call the server then cut off", async () => {
+    const port = await rawServer((stream) => {
+      const session = stream.session;
+      session?.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, stream.id, Buffer.from("too_many_pings"));
+      setTimeout(() => session?.destroy(), 20);
+    });
+    const { client } = open(make, { address: `127.0.0.1:${port}` });
+    const error = await failure(client.hello({}));
+    expect(error.code).toBe(Code.Unavailable);
+    expect(error.rawMessage).toMatch(/ENHANCE_YOUR_CALM: too_many_pings/);
+  });
+
   it("tunnels through an HTTP CONNECT proxy", async () => {
     const port = await grpcServer((router) => router.service(TaskHubSidecarService, { hello: () => ({}) }));
     const tunnels: string[] = [];

@@ -181,9 +181,18 @@ export function createGrpcTransport<H>(options: Http2TransportOptions, wire: Wir
     return state;
   }
 
+  /** Puts the call on the current connection, opening one if needed; a connection that cannot even start fails it. */
   function send(call: Call): void {
-    if (connection === undefined || !connection.usable) connection = wire.connect();
-    call.stream = connection.request(call.headers as H, call.body, call);
+    try {
+      if (connection === undefined || !connection.usable) connection = wire.connect();
+      call.stream = connection.request(call.headers as H, call.body, call);
+    } catch (error) {
+      // e.g. a TLS key or certificate that does not parse: tls.connect throws before any I/O.
+      const reason = error instanceof Error ? error.message : String(error);
+      call.finish(
+        new ConnectError(`could not open a connection: ${reason}`, Code.Unavailable, undefined, undefined, error),
+      );
+    }
   }
 
   function unaryOnce<I extends DescMessage, O extends DescMessage>(
@@ -214,15 +223,20 @@ export function createGrpcTransport<H>(options: Http2TransportOptions, wire: Wir
     header: HeadersInit | undefined,
     request: Uint8Array,
   ): Promise<UnaryResponse<I, O>> {
+    // The deadline covers every attempt, as gRPC's retries do: each gets what is left of it.
+    const deadlineAt = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await unaryOnce(method, signal, timeoutMs, header, request);
+        const remaining = deadlineAt === undefined ? undefined : deadlineAt - Date.now();
+        return await unaryOnce(method, signal, remaining, header, request);
       } catch (error) {
         const code = ConnectError.from(error).code;
         if (attempt >= retry.maxAttempts || !retry.retryableCodes.has(code)) throw error;
         if (signal?.aborted === true) throw error;
         const backoff = Math.min(retry.maxBackoffMs, retry.initialBackoffMs * retry.backoffMultiplier ** (attempt - 1));
-        await new Promise((resolve) => setTimeout(resolve, backoff * (0.8 + Math.random() * 0.4)));
+        const pause = backoff * (0.8 + Math.random() * 0.4);
+        if (deadlineAt !== undefined && Date.now() + pause >= deadlineAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, pause));
       }
     }
   }

@@ -5,6 +5,7 @@ import * as net from "node:net";
 import type { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import type { Call, Channel, StreamControl } from "./grpc-call.js";
+import { MAX_TIMER_MS } from "./grpc-codec.js";
 import {
   type ClosableTransport,
   createGrpcTransport,
@@ -12,6 +13,7 @@ import {
   KeepalivePolicy,
 } from "./grpc-http2.js";
 import { CANCEL, H2Error, H2StreamReset, REFUSED_STREAM } from "./h2/connection.js";
+import { describeGoaway } from "./h2/frames.js";
 import { connectThroughProxy } from "./proxy.js";
 
 /** Options of the node:http2 transport: ours, and an HTTP CONNECT proxy to tunnel through. */
@@ -45,6 +47,9 @@ class NodeChannel implements Channel<Headers2> {
   #draining = false;
   #closed = false;
   #goaway: string | undefined;
+  /** Set by an error GOAWAY (ENHANCE_YOUR_CALM …): node:http2 then resets every stream with its code, but it is the
+   * connection that failed, and the reason is what a caller needs. */
+  goawayFailure: H2Error | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
   #pinger: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -59,11 +64,10 @@ class NodeChannel implements Channel<Headers2> {
     const port = Number(url.port === "" ? (secure ? 443 : 80) : url.port);
     const timeoutMs = options.connectTimeoutMs ?? 20_000;
     const where = options.path ?? `${host}:${port}`;
-    this.#connectTimer = setTimeout(
-      () => this.destroy(new Error(`could not connect to ${where} within ${timeoutMs} ms`)),
-      timeoutMs,
+    // As on our own client: 0 turns the connect timeout off, and one longer than a timer can hold is none.
+    this.#connectTimer = timer(timeoutMs, () =>
+      this.destroy(new Error(`could not connect to ${where} within ${timeoutMs} ms`)),
     );
-    this.#connectTimer.unref();
     if (options.proxy === undefined) {
       const path = options.path;
       this.#start(url.origin, path === undefined ? undefined : () => net.connect({ path }), secure, host);
@@ -71,8 +75,12 @@ class NodeChannel implements Channel<Headers2> {
     }
     connectThroughProxy(options.proxy, host, port, timeoutMs).then(
       (socket) => {
-        if (this.#closed) socket.destroy();
-        else this.#start(url.origin, () => socket, secure, host);
+        if (this.#closed) return void socket.destroy();
+        try {
+          this.#start(url.origin, () => socket, secure, host);
+        } catch (error) {
+          this.destroy(error instanceof Error ? error : new Error(String(error)));
+        }
       },
       (error: Error) => this.destroy(error),
     );
@@ -106,12 +114,19 @@ class NodeChannel implements Channel<Headers2> {
     session.on("error", (error) => this.destroy(error));
     session.once("connect", () => {
       clearTimeout(this.#connectTimer);
+      try {
+        session.setLocalWindowSize(1 << 24); // the connection window ours advertises: one slow stream stalls no other
+      } catch {
+        // a session already closing: its 'close' says why
+      }
       this.#startKeepalive(session);
     });
-    session.on("goaway", (code, _last, data) => {
+    session.on("goaway", (code, lastStreamId, data) => {
       const debug = data?.toString("latin1") ?? "";
       this.keepalive.onGoaway(code, debug);
-      this.#goaway = `the server is going away (code ${code}${debug === "" ? "" : `: ${debug}`})`;
+      if (this.goawayFailure !== undefined && code === 0) return; // a NO_ERROR after an error: the error's reason stays
+      this.#goaway = `the server's GOAWAY (${describeGoaway({ code, debug, lastStreamId })})`;
+      if (code !== 0) this.goawayFailure = new H2Error(`the connection closed after ${this.#goaway}`, code);
       this.#draining = true;
     });
     session.once("close", () => this.destroy(new Error(this.#goaway ?? "the connection closed")));
@@ -119,22 +134,35 @@ class NodeChannel implements Channel<Headers2> {
     for (const stream of this.#waiting.splice(0)) stream.open(session);
   }
 
+  /** When our streams last received anything (epoch ms): gRFC A8 pings only after a quiet interval. */
+  lastRead = Date.now();
+
   #startKeepalive(session: http2.ClientHttp2Session): void {
     const keepalive = this.keepalive.current;
-    if (keepalive === undefined) return;
+    if (keepalive === undefined || !(keepalive.intervalMs > 0)) return;
+    const interval = Math.min(keepalive.intervalMs, MAX_TIMER_MS);
+    let awaiting = false;
     this.#pinger = setInterval(() => {
+      if (awaiting || session.destroyed || session.closed) return;
       if (this.#open === 0 && keepalive.permitWithoutCalls !== true) return;
+      if (Date.now() - this.lastRead < interval) return;
       const timeoutMs = keepalive.timeoutMs ?? 20_000;
-      const timer = setTimeout(
-        () => this.destroy(new Error(`keepalive ping not answered within ${timeoutMs} ms`)),
-        timeoutMs,
+      const deadline = timer(timeoutMs, () =>
+        this.destroy(new Error(`keepalive ping not answered within ${timeoutMs} ms`)),
       );
-      timer.unref();
-      session.ping((error) => {
-        clearTimeout(timer);
-        if (error !== null && !this.#closed) this.destroy(error);
-      });
-    }, keepalive.intervalMs);
+      awaiting = true;
+      try {
+        session.ping((error) => {
+          awaiting = false;
+          clearTimeout(deadline);
+          this.lastRead = Date.now();
+          if (error !== null && !this.#closed) this.destroy(error);
+        });
+      } catch (error) {
+        clearTimeout(deadline);
+        this.destroy(error instanceof Error ? error : new Error(String(error)));
+      }
+    }, interval);
     this.#pinger.unref();
   }
 
@@ -157,10 +185,9 @@ class NodeChannel implements Channel<Headers2> {
       if (this.#draining) this.close();
       else if (this.options.idleTimeoutMs !== undefined) {
         clearTimeout(this.#idleTimer);
-        this.#idleTimer = setTimeout(() => {
+        this.#idleTimer = timer(this.options.idleTimeoutMs, () => {
           if (this.#open === 0) this.close();
-        }, this.options.idleTimeoutMs);
-        this.#idleTimer.unref();
+        });
       }
     }
   }
@@ -181,8 +208,12 @@ class NodeChannel implements Channel<Headers2> {
     if (this.failure !== undefined) return;
     this.#closed = true;
     this.#stopTimers();
-    this.failure = new H2Error(error.message, 0, false, { cause: error });
-    for (const stream of this.#waiting.splice(0)) stream.call.onClose(this.failure);
+    // A server that said GOAWAY and then closed: its reason, not only how the session ended.
+    const message = this.#goaway === undefined ? error.message : `${error.message} after ${this.#goaway}`;
+    this.failure = new H2Error(message, 0, false, { cause: error });
+    // Calls still waiting for the connection were never sent: safe to send again.
+    const unsent = new H2Error(message, REFUSED_STREAM, true, { cause: error });
+    for (const stream of this.#waiting.splice(0)) stream.call.onClose(unsent);
     this.#session?.destroy();
   }
 
@@ -218,16 +249,23 @@ class NodeStream implements StreamControl {
     this.#request = request;
     this.channel.opened();
     const call = this.call;
-    request.on("response", (headers, flags) => call.onHeaders(flatten(headers), (flags & END_STREAM) !== 0));
+    const channel = this.channel;
+    request.on("response", (headers, flags) => {
+      channel.lastRead = Date.now();
+      call.onHeaders(flatten(headers), (flags & END_STREAM) !== 0);
+    });
     request.on("trailers", (trailers) => call.onHeaders(flatten(trailers), true));
-    request.on("data", (chunk: Buffer) => call.onData(chunk));
+    request.on("data", (chunk: Buffer) => {
+      channel.lastRead = Date.now();
+      call.onData(chunk);
+    });
     request.on("error", (error) => {
       this.#error = error;
     });
     request.once("close", () => {
       this.channel.closed();
       const code = request.rstCode ?? 0;
-      const broken = this.channel.failure;
+      const broken = this.channel.failure ?? this.channel.goawayFailure;
       if (broken !== undefined && call.trailerFields === undefined) call.onClose(broken);
       else if (this.#error !== undefined && code === 0) {
         call.onClose(new H2Error(this.#error.message, 0, false, { cause: this.#error }));
@@ -263,4 +301,12 @@ function flatten(headers: http2.IncomingHttpHeaders): string[] {
     else if (value !== undefined) fields.push(name, String(value));
   }
   return fields;
+}
+
+/** An unref'd timer, or none for 0 or a delay longer than a timer can hold (both mean "no limit"). */
+function timer(ms: number, fire: () => void): NodeJS.Timeout | undefined {
+  if (!(ms > 0) || ms > MAX_TIMER_MS) return undefined;
+  const handle = setTimeout(fire, ms);
+  handle.unref();
+  return handle;
 }

@@ -62,7 +62,9 @@ export async function whenAnswered(
       throw error;
     },
   );
-  const probed = probe().then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+  // The probe must follow the stream on the wire. Ours sends the stream at once; connect's typed path (a transport
+  // passed in) reaches the socket only after its async pipeline has run, so the probe waits a turn of the loop.
+  const probed = nextTurn().then(probe).then(nextTurn);
   // Whichever loses the race is still settled later; its outcome is read through `failure` / `ended` or not at all.
   settled.catch(() => {});
   probed.catch(() => {});
@@ -136,13 +138,30 @@ export class Readiness {
     if (options.signal?.aborted === true) throw options.signal.reason;
     const { timeoutMs, signal } = options;
     await new Promise<void>((resolve, reject) => {
-      const timer =
-        timeoutMs === undefined ? undefined : setTimeout(() => reject(this.#notReady(timeoutMs)), timeoutMs);
-      signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
-      this.#waiters.push(() => {
+      // Every way out removes the waiter, its timer and its listener: a caller polling waitForReady leaks nothing.
+      const done = () => {
         clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        const index = this.#waiters.indexOf(waiter);
+        if (index >= 0) this.#waiters.splice(index, 1);
+      };
+      const waiter = () => {
+        done();
         resolve();
-      });
+      };
+      const onAbort = () => {
+        done();
+        reject(signal?.reason);
+      };
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              done();
+              reject(this.#notReady(timeoutMs));
+            }, timeoutMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
     });
   }
 
@@ -170,4 +189,9 @@ export function describeFailure(error: unknown): { readonly grpcCode: string; re
   const grpcCode = grpcCodeName(ce.code);
   const hint = HINTS[ce.code];
   return { grpcCode, text: `${grpcCode}: ${ce.rawMessage}${hint === undefined ? "" : ` (${hint})`}` };
+}
+
+/** Resolves after the current turn of the event loop (its I/O included). */
+function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
 }

@@ -68,7 +68,15 @@ export function withSendLimit(transport: Transport, maxBytes: number): Transport
     },
     stream: (method, signal, timeoutMs, header, input, contextValues) =>
       transport.stream(method, signal, timeoutMs, header, input, contextValues),
+    // One of ours passed in (createNodeHttp2Transport, say) keeps its raw-bytes stream.
+    ...(hasStreamBytes(transport) ? { streamBytes: transport.streamBytes.bind(transport) } : {}),
   };
+}
+
+/** A transport that can drop its connection (ours), so a silent one is replaced; undefined for others. */
+export function droppable(transport: Transport): Pick<SidecarTransport, "dropConnection"> | undefined {
+  const candidate = transport as Partial<SidecarTransport>;
+  return typeof candidate.dropConnection === "function" ? (candidate as SidecarTransport) : undefined;
 }
 
 function encodedSize<D extends DescMessage>(schema: D, input: MessageInitShape<D>): number {

@@ -54,7 +54,7 @@ import {
   whenAnswered,
 } from "./liveness.js";
 import { backoffMs, Slots } from "./slots.js";
-import { withSendLimit, workItemStream } from "./transport-adapters.js";
+import { droppable, withSendLimit, workItemStream } from "./transport-adapters.js";
 import { daprdLimits, decodePast, endSpan, failedTurn, tracing } from "./turns.js";
 
 export interface WorkerOptions extends SidecarConnectionOptions {
@@ -123,6 +123,8 @@ export class TaskHubGrpcWorker {
   readonly #transport: Transport;
   /** The transport this worker opened, closed by `stop()`; undefined when one was passed in. */
   readonly #ownTransport: SidecarTransport | undefined;
+  /** The transport's connection can be dropped (ours, created here or passed in): a silent one is replaced. */
+  readonly #droppable: Pick<SidecarTransport, "dropConnection"> | undefined;
   /** Where the sidecar is, for logs and errors. */
   readonly #where: string;
   readonly #sidecar: SidecarClient;
@@ -157,6 +159,7 @@ export class TaskHubGrpcWorker {
           })
         : undefined;
     this.#transport = this.#ownTransport ?? withSendLimit(given as Transport, maxSendMessageBytes);
+    this.#droppable = this.#ownTransport ?? droppable(given as Transport);
     const address = this.#options.address;
     this.#where =
       given === undefined
@@ -239,7 +242,7 @@ export class TaskHubGrpcWorker {
   /** Notes why an attempt failed; a sidecar gone silent also loses its connection, so the next attempt opens one. */
   #attemptFailed(error: unknown): void {
     this.#readiness.failed(error);
-    if (isSilence(error)) this.#ownTransport?.dropConnection(`the sidecar did not answer in time: ${String(error)}`);
+    if (isSilence(error)) this.#droppable?.dropConnection(`the sidecar did not answer in time: ${String(error)}`);
   }
 
   /**
@@ -272,7 +275,9 @@ export class TaskHubGrpcWorker {
     this.#stream?.abort();
     await running;
     this.#running = undefined;
-    this.#ownTransport?.close();
+    // Past the deadline a call may still hang on a dead connection: drop it rather than keep the process alive.
+    if (late) this.#ownTransport?.dropConnection("the worker stopped");
+    else this.#ownTransport?.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

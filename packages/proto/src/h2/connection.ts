@@ -565,7 +565,11 @@ export class H2Connection {
     const debug = payload.toString("latin1", 8);
     // A later GOAWAY may lower the last stream id, never raise it.
     const last = Math.min(payload.readUInt32BE(0) & 0x7fffffff, this.#goaway?.lastStreamId ?? MAX_STREAM_ID);
-    const goaway: GoawayInfo = { code, debug, lastStreamId: last };
+    // A server closing after an error GOAWAY may send a NO_ERROR one too (node:http2 does): the error's reason stays.
+    const keep = code === NO_ERROR && this.#goaway !== undefined && this.#goaway.code !== NO_ERROR;
+    const goaway: GoawayInfo = keep
+      ? { ...(this.#goaway as GoawayInfo), lastStreamId: last }
+      : { code, debug, lastStreamId: last };
     this.#goaway = goaway;
     if (isTooManyPings(goaway)) this.#keepalive?.stop(); // the server has had enough of them
     this.#draining = true;
