@@ -9,12 +9,43 @@ import {
   type H2Error,
   type StreamHandler,
 } from "../connection.js";
+// Frame types and flags (RFC 9113 §6): the client's own, so tests and client cannot disagree on a number.
+import {
+  ACK,
+  CONTINUATION,
+  DATA,
+  END_HEADERS,
+  END_STREAM,
+  GOAWAY,
+  HEADERS,
+  PADDED,
+  PING,
+  PRIORITY,
+  PRIORITY_FLAG,
+  PUSH_PROMISE,
+  RST_STREAM,
+  SETTINGS,
+  WINDOW_UPDATE,
+} from "../frames.js";
 import { encodeHeaders } from "../hpack.js";
 
-// Frame types and flags (RFC 9113 §6).
-export const [DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION] =
-  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-export const [END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG] = [0x1, 0x1, 0x4, 0x8, 0x20];
+export {
+  ACK,
+  CONTINUATION,
+  DATA,
+  END_HEADERS,
+  END_STREAM,
+  GOAWAY,
+  HEADERS,
+  PADDED,
+  PING,
+  PRIORITY,
+  PRIORITY_FLAG,
+  PUSH_PROMISE,
+  RST_STREAM,
+  SETTINGS,
+  WINDOW_UPDATE,
+};
 export const MiB = 1 << 20;
 
 export const fieldsFor = (path: string, scheme = "http") => [
